@@ -1,0 +1,111 @@
+// Rich output in the notebook. tslab prints a cell's last expression with console.log, which goes
+// through util.inspect: objects that extend Displayable send a MIME bundle (HTML, Plotly JSON, text)
+// from their inspect hook, so `run` alone on the last line of a cell shows a table or chart.
+// Outside a kernel (scripts, tests) the same objects print as plain text.
+import { randomBytes } from "crypto";
+import { inspect } from "util";
+
+export type MimeBundle = Record<string, unknown>;
+
+type WriteDisplayData = (content: object, update: boolean) => void;
+
+function kernelWriter(): WriteDisplayData | null {
+  try {
+    // tslab's public display API sends one MIME type per output; its internal writer takes a bundle.
+    return require("tslab/dist/jupyter").lastWriteDisplayData ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** True when running inside a Jupyter kernel (tslab), false in scripts and tests. */
+export function inKernel(): boolean {
+  return kernelWriter() !== null;
+}
+
+/** Sends a MIME bundle as one notebook output. Returns false outside a kernel. */
+export function displayBundle(bundle: MimeBundle, displayId?: string, update = false): boolean {
+  const write = kernelWriter();
+  if (!write) return false;
+  write({ data: bundle, metadata: {}, transient: displayId ? { display_id: displayId } : {} }, update);
+  return true;
+}
+
+/** One output that can be replaced in place (progress bars, live charts). */
+export class LiveOutput {
+  private readonly id = randomBytes(8).toString("hex");
+  private shown = false;
+
+  update(bundle: MimeBundle): void {
+    if (displayBundle(bundle, this.id, this.shown)) this.shown = true;
+  }
+}
+
+/** Base for results that render themselves when they are the last line of a cell. */
+export abstract class Displayable {
+  /** Plain-text rendering, used in scripts and as the text/plain part of the bundle. */
+  abstract toText(): string;
+
+  /** Rich rendering; the default is HTML from toHTML() plus the text. */
+  toMimeBundle(): MimeBundle {
+    return { "text/html": this.toHTML(), "text/plain": this.toText() };
+  }
+
+  toHTML(): string {
+    return `<pre>${escapeHtml(this.toText())}</pre>`;
+  }
+
+  /** Shows this object as a notebook output now (or prints it outside a kernel). */
+  show(): void {
+    if (!displayBundle(this.toMimeBundle())) console.log(this.toText());
+  }
+
+  toString(): string {
+    return this.toText();
+  }
+
+  [inspect.custom](): string {
+    if (displayBundle(this.toMimeBundle())) return "";
+    return this.toText();
+  }
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+export type Cell = string | number | null | undefined;
+
+/** A table that renders as HTML in the notebook and as aligned columns in text. */
+export class Table extends Displayable {
+  constructor(
+    readonly columns: string[],
+    readonly rows: Cell[][],
+    readonly title?: string,
+  ) {
+    super();
+  }
+
+  private static format(value: Cell): string {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+    return value;
+  }
+
+  toText(): string {
+    const cells = [this.columns, ...this.rows.map((row) => row.map(Table.format))];
+    const widths = this.columns.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
+    const lines = cells.map((row) => row.map((cell, i) => (cell ?? "").padEnd(widths[i])).join("  ").trimEnd());
+    lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+    return (this.title ? this.title + "\n" : "") + lines.join("\n");
+  }
+
+  toHTML(): string {
+    const head = this.columns.map((c) => `<th style="text-align:left">${escapeHtml(c)}</th>`).join("");
+    const body = this.rows
+      .map((row) => `<tr>${row.map((cell) => `<td style="text-align:left">${escapeHtml(Table.format(cell))}</td>`).join("")}</tr>`)
+      .join("");
+    const caption = this.title ? `<caption style="text-align:left;font-weight:bold">${escapeHtml(this.title)}</caption>` : "";
+    return `<table>${caption}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+  }
+}
