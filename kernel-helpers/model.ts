@@ -1,0 +1,331 @@
+// loadInceptionV3: the network with weights from any source, and what a notebook asks of it:
+// pooled features at a cut point, ImageNet classification, a summary of its blocks.
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
+import { Displayable, Table } from "./display";
+import { cachedDownload } from "./download";
+import { batchesOf, type ImageInput } from "./images";
+import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
+import { tf } from "./tf";
+import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
+
+/**
+ * Where the weights come from:
+ * - "imagenet": the official Keras ImageNet weights, downloaded once into the cache folder;
+ * - "bundled": the offline pretrained Inception-v3 shipped in the nsfwjs npm package;
+ * - a path or URL of a Keras .h5 file or a tfjs model.json;
+ * - null: random initialisation (to train from scratch).
+ */
+export type WeightsOption = "imagenet" | "bundled" | string | null;
+
+export interface LoadOptions {
+  weights?: WeightsOption;
+  /** Keep the 1000-class ImageNet classifier (only with weights that have it). Default false. */
+  includeTop?: boolean;
+  /** Input side in pixels, 299 as trained; smaller (at least 75) is faster and fine for features. */
+  inputSize?: number;
+  /** Overrides how pixels are scaled for this source (rarely needed: each source knows its own). */
+  preprocessing?: Preprocessing;
+  /** Seed for random initialisation (weights: null). */
+  seed?: number;
+}
+
+export interface WeightsSource {
+  kind: "imagenet" | "bundled" | "keras-h5" | "tfjs" | "random";
+  /** Identity of the exact weights, for cache keys: a content hash or a package version. */
+  id: string;
+  description: string;
+  provenance: string;
+  preprocessing: Preprocessing;
+  location?: string;
+}
+
+const KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/";
+const IMAGENET_FILES = {
+  top: { file: "inception_v3_weights_tf_dim_ordering_tf_kernels.h5", md5: "9a0d58056eeedaa3f26cb7ebd46da564" },
+  notop: { file: "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", md5: "bcbd6486424b2319ff4ef7d526e38f63" },
+};
+const IMAGENET_CLASSES = { url: "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json", md5: "c2c37ea517e94d9795004a39431a14cb" };
+const OFFLINE_HINT =
+  'Offline? Use weights: "bundled" (a pretrained Inception-v3 that ships with the project), or a local copy: weights: "/path/to/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5".';
+const BUNDLED_PROVENANCE =
+  "Inception-v3 from the nsfwjs npm package (MIT): trained by its authors from the Keras ImageNet weights, " +
+  "with mixed6-mixed10 fine-tuned on a 5-class content-moderation data set; weights quantized to 8 bits. " +
+  "A real pretrained network, but not the ImageNet one: its top features are tuned to that task.";
+
+async function fileId(file: string): Promise<string> {
+  const hash = createHash("sha1");
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return `sha1:${hash.digest("hex")}`;
+}
+
+async function readImagenet(includeTop: boolean): Promise<{ weights: NamedTensorMap; source: WeightsSource }> {
+  const { file, md5 } = includeTop ? IMAGENET_FILES.top : IMAGENET_FILES.notop;
+  const base = process.env.INCEPTION_LAB_WEIGHTS_URL ?? KERAS_BASE;
+  const local = await cachedDownload(base + file, file, { hash: `md5:${md5}`, subdir: "weights", offlineHint: OFFLINE_HINT });
+  return {
+    weights: await readKerasH5(local),
+    source: {
+      kind: "imagenet",
+      id: `md5:${md5}`,
+      description: "ImageNet (official Keras weights)",
+      provenance: "Keras applications InceptionV3, trained on ImageNet-1k (Szegedy et al. 2016).",
+      preprocessing: "inception",
+      location: local,
+    },
+  };
+}
+
+function readBundled(): { weights: NamedTensorMap; source: WeightsSource } {
+  const dir = path.join(path.dirname(require.resolve("nsfwjs/package.json")), "dist", "models", "inception_v3");
+  const version: string = JSON.parse(fs.readFileSync(path.join(dir, "..", "..", "..", "package.json"), "utf8")).version;
+  const { weightsManifest } = require(path.join(dir, "model.min.js"));
+  const group = weightsManifest[0];
+  const shards = (group.paths as string[]).map((shard) => Buffer.from(require(path.join(dir, `${shard}.min.js`)) as string, "base64"));
+  const data = Buffer.concat(shards);
+  return {
+    weights: decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), group.weights, "bundled weights (nsfwjs)"),
+    source: {
+      kind: "bundled",
+      id: `nsfwjs@${version}`,
+      description: `bundled (nsfwjs ${version}, offline)`,
+      provenance: BUNDLED_PROVENANCE,
+      preprocessing: "unit",
+      location: dir,
+    },
+  };
+}
+
+async function readWeights(weights: string, includeTop: boolean): Promise<{ weights: NamedTensorMap; source: WeightsSource }> {
+  if (weights === "imagenet") return readImagenet(includeTop);
+  if (weights === "bundled") return readBundled();
+  const isUrl = /^https?:\/\//.test(weights);
+  if (/\.json$/i.test(weights)) {
+    return {
+      weights: await readTfjsModel(weights),
+      source: { kind: "tfjs", id: isUrl ? `url:${weights}` : await fileId(weights), description: `tfjs model ${weights}`, provenance: weights, preprocessing: "inception", location: weights },
+    };
+  }
+  if (/\.h5$/i.test(weights)) {
+    const local = isUrl ? await cachedDownload(weights, path.basename(new URL(weights).pathname), { subdir: "weights" }) : weights;
+    return {
+      weights: await readKerasH5(local),
+      source: { kind: "keras-h5", id: await fileId(local), description: `Keras weights ${path.basename(local)}`, provenance: weights, preprocessing: "inception", location: local },
+    };
+  }
+  throw new Error(`weights: "${weights}" is not a source this library knows. Use "imagenet", "bundled", null (random), or a path/URL ending in .h5 or model.json.`);
+}
+
+/** Copies named weights into the model, checking that every weight is there with the right shape. */
+function assignWeights(model: tf.LayersModel, weights: NamedTensorMap, source: string): void {
+  const missing: string[] = [];
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    const values = layer.weights.map((variable) => {
+      const tensor = weights[variable.originalName];
+      if (!tensor) {
+        missing.push(variable.originalName);
+        return null;
+      }
+      if (tensor.shape.join() !== variable.shape.join()) {
+        throw new Error(
+          `${source}: ${variable.originalName} has shape [${tensor.shape}], Inception-v3 needs [${variable.shape}]. ` +
+            `These are weights of another network (or another Inception variant).`,
+        );
+      }
+      return tensor;
+    });
+    if (values.every((v) => v !== null)) layer.setWeights(values as tf.Tensor[]);
+  }
+  if (missing.length > 0) {
+    const found = [...new Set(Object.keys(weights).map((name) => name.split("/")[0]))];
+    throw new Error(
+      `${source}: not Inception-v3 weights: ${missing.length} weights are missing (${missing.slice(0, 4).join(", ")}, ...). ` +
+        `The file has layers ${found.slice(0, 6).join(", ")}${found.length > 6 ? ", ..." : ""}.`,
+    );
+  }
+}
+
+export interface Prediction {
+  className: string;
+  probability: number;
+}
+
+/** Inception-v3 with its weights' source and preprocessing; `model` is the tfjs LayersModel. */
+export class Inception extends Displayable {
+  private readonly featureModels = new Map<CutLayer, tf.LayersModel>();
+
+  constructor(
+    readonly model: tf.LayersModel,
+    readonly blockOf: Map<string, Block>,
+    readonly source: WeightsSource,
+    readonly inputSize: number,
+    readonly classNames?: string[],
+  ) {
+    super();
+  }
+
+  private featureModel(layer: CutLayer): tf.LayersModel {
+    let model = this.featureModels.get(layer);
+    if (!model) {
+      const pooled = tf.layers.globalAveragePooling2d({ name: `${layer}_features` }).apply(this.model.getLayer(layer).output) as tf.SymbolicTensor;
+      model = tf.model({ inputs: this.model.inputs, outputs: pooled });
+      this.featureModels.set(layer, model);
+    }
+    return model;
+  }
+
+  /** Global-average-pooled features at a cut point (default mixed10: 2048 numbers per image). */
+  async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number } = {}): Promise<Tensor2D> {
+    const { layer = "mixed10", batchSize = 32 } = options;
+    if (!CUT_LAYERS.includes(layer)) throw new Error(`layer: "${layer}" is not a cut point. Use one of ${CUT_LAYERS.join(", ")}.`);
+    const model = this.featureModel(layer);
+    const parts: tf.Tensor[] = [];
+    try {
+      for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
+        parts.push(tf.tidy(() => model.predict(batch) as tf.Tensor));
+        batch.dispose();
+      }
+      if (parts.length === 0) throw new Error("features: no images given.");
+      return tf.concat(parts) as Tensor2D;
+    } finally {
+      tf.dispose(parts);
+    }
+  }
+
+  /** Classes with probabilities, best first, per image (needs the top: ImageNet names with "imagenet"). */
+  async classify(images: ImageInput, options: { topK?: number; batchSize?: number } = {}): Promise<Prediction[][]> {
+    const { topK = 5, batchSize = 32 } = options;
+    if (!this.blockOf.has("predictions")) {
+      throw new Error('classify needs the ImageNet classifier: loadInceptionV3({ weights: "imagenet", includeTop: true }).');
+    }
+    const className = (index: number) => this.classNames?.[index] ?? `class ${index}`;
+    const results: Prediction[][] = [];
+    for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
+      const { values, indices } = tf.tidy(() => tf.topk(this.model.predict(batch) as tf.Tensor2D, topK));
+      const [p, k] = [await values.array(), await indices.array()];
+      tf.dispose([batch, values, indices]);
+      p.forEach((row, i) => results.push(row.map((probability, j) => ({ className: className(k[i][j]), probability }))));
+    }
+    return results;
+  }
+
+  /** Blocks with output shapes, parameters (trainable / frozen) and forward FLOPs per image. */
+  summary(): ModelSummary {
+    return new ModelSummary(this);
+  }
+
+  toText(): string {
+    const params = this.model.countParams();
+    return `Inception-v3, ${this.source.description}, input ${this.inputSize}x${this.inputSize}, ${(params / 1e6).toFixed(1)}M parameters`;
+  }
+
+  toHTML(): string {
+    return `<p><b>${this.toText()}</b><br><small>${this.source.provenance}</small></p>` + this.summary().toHTML();
+  }
+}
+
+export interface BlockRow {
+  block: Block;
+  outputShape: string;
+  parameters: number;
+  trainable: number;
+  frozen: number;
+  gflops: number;
+}
+
+export class ModelSummary extends Table {
+  readonly blocks: BlockRow[];
+
+  constructor(readonly inception: Inception) {
+    const rows = new Map<Block, BlockRow>();
+    for (const layer of inception.model.layers) {
+      const block = inception.blockOf.get(layer.name);
+      if (!block) continue;
+      const row = rows.get(block) ?? { block, outputShape: "", parameters: 0, trainable: 0, frozen: 0, gflops: 0 };
+      for (const variable of layer.weights) {
+        const size = variable.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+        row.parameters += size;
+        if (layer.trainable && variable.trainable) row.trainable += size;
+        else row.frozen += size;
+      }
+      row.gflops += layerFlops(layer) / 1e9;
+      row.outputShape = `[${(layer.outputShape as number[]).slice(1).join(", ")}]`;
+      rows.set(block, row);
+    }
+    const blocks = BLOCKS.filter((b) => rows.has(b)).map((b) => rows.get(b)!);
+    const total = (key: "parameters" | "trainable" | "frozen" | "gflops") => blocks.reduce((sum, row) => sum + row[key], 0);
+    super(
+      ["block", "output", "parameters", "trainable", "frozen", "GFLOPs/image"],
+      [
+        ...blocks.map((r) => [r.block, r.outputShape, r.parameters, r.trainable, r.frozen, Number(r.gflops.toFixed(3))]),
+        ["total", "", total("parameters"), total("trainable"), total("frozen"), Number(total("gflops").toFixed(2))],
+      ],
+      `Inception-v3 (${inception.source.description}), input ${inception.inputSize}x${inception.inputSize}`,
+    );
+    this.blocks = blocks;
+  }
+}
+
+async function imagenetClassNames(): Promise<string[]> {
+  const file = await cachedDownload(process.env.INCEPTION_LAB_CLASSES_URL ?? IMAGENET_CLASSES.url, "imagenet_class_index.json", {
+    hash: `md5:${IMAGENET_CLASSES.md5}`,
+    subdir: "weights",
+    offlineHint: OFFLINE_HINT,
+  });
+  const index: Record<string, [string, string]> = JSON.parse(fs.readFileSync(file, "utf8"));
+  return Array.from({ length: 1000 }, (_, i) => index[String(i)][1]);
+}
+
+/** Builds Inception-v3 and loads its weights. Pixels in are always RGB 0..255, whatever the source. */
+export async function loadInceptionV3(options: LoadOptions = {}): Promise<Inception> {
+  const { weights = "imagenet", includeTop = false, inputSize = 299, seed } = options;
+  if (weights === null) {
+    if (includeTop) throw new Error("includeTop: random weights have no trained classifier; add your own head (the training functions do).");
+    const { model, blockOf } = withSeed(seed, () => buildInceptionV3({ inputSize, preprocessing: options.preprocessing }));
+    const source: WeightsSource = {
+      kind: "random",
+      id: `random:${seed ?? "unseeded"}`,
+      description: "random initialisation",
+      provenance: "Glorot-uniform convolutions, BatchNorm at identity: no pretraining.",
+      preprocessing: options.preprocessing ?? "inception",
+    };
+    return new Inception(model, blockOf, source, inputSize);
+  }
+  const { weights: tensors, source } = await readWeights(weights, includeTop);
+  try {
+    if (options.preprocessing) source.preprocessing = options.preprocessing;
+    const top = tensors["predictions/kernel"];
+    if (includeTop && !top) {
+      throw new Error(`includeTop: ${source.description} has no ImageNet classifier (predictions layer). Use includeTop: false.`);
+    }
+    const classes = top?.shape[1] ?? 1000;
+    const { model, blockOf } = buildInceptionV3({ inputSize, includeTop, classes, preprocessing: source.preprocessing });
+    assignWeights(model, tensors, source.location ?? source.description);
+    const classNames = includeTop && source.kind === "imagenet" ? await imagenetClassNames() : undefined;
+    return new Inception(model, blockOf, source, inputSize, classNames);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+/** Runs `build` with TensorFlow.js' random initialisers seeded, so a seeded model is reproducible. */
+function withSeed<T>(seed: number | undefined, build: () => T): T {
+  if (seed === undefined) return build();
+  const original = Math.random;
+  let state = seed >>> 0 || 1;
+  // xorshift32: initialisers without their own seed draw from Math.random.
+  Math.random = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  try {
+    return build();
+  } finally {
+    Math.random = original;
+  }
+}
