@@ -1,0 +1,313 @@
+// A folder of images as a data set, the way retrain.py reads one: a sub-folder per class, the label
+// from the folder name, and a split decided by a hash of each file name, so it is stable across runs
+// and when files are added. Files that cannot be used are listed with the reason, never fatal.
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { Displayable, escapeHtml, Table } from "./display";
+import { decodeBatch, decodeFile } from "./decode";
+import { tf } from "./tf";
+
+export type Split = "train" | "validation" | "test";
+export const SPLITS: Split[] = ["train", "validation", "test"];
+export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".gif", ".bmp"];
+
+export interface ImageFolderOptions {
+  validationPercent?: number;
+  testPercent?: number;
+  /** Files larger than this many bytes are skipped (default 50 MB). */
+  maxFileBytes?: number;
+  /** Classes with fewer images get a warning (retrain.py: 20). */
+  minImagesPerClass?: number;
+}
+
+export interface ImageFile {
+  path: string;
+  label: number;
+  split: Split;
+}
+
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+/** retrain.py's label rule: lower case, runs of anything but letters and digits become one space. */
+export function labelFromFolder(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, " ").trim();
+}
+
+const MAX_PER_CLASS = 2n ** 27n - 1n;
+
+/** retrain.py's split: SHA-1 of the file name (ignoring anything after `_nohash_`), as a percentage. */
+export function splitOf(file: string, validationPercent: number, testPercent: number): Split {
+  const name = path.basename(file).replace(/_nohash_.*$/, "");
+  const hash = BigInt("0x" + createHash("sha1").update(name).digest("hex"));
+  const percentage = Number(hash % (MAX_PER_CLASS + 1n)) * (100 / Number(MAX_PER_CLASS));
+  if (percentage < validationPercent) return "validation";
+  if (percentage < validationPercent + testPercent) return "test";
+  return "train";
+}
+
+const SIGNATURES: [string, (b: Buffer) => boolean][] = [
+  ["jpeg", (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
+  ["png", (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))],
+  ["gif", (b) => b.subarray(0, 4).toString("latin1") === "GIF8"],
+  ["bmp", (b) => b.subarray(0, 2).toString("latin1") === "BM"],
+];
+
+/** Why a file cannot be used, judged from its size and first bytes; null when it looks fine. */
+function quickCheck(file: string, maxFileBytes: number): string | null {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ELOOP" ? "symbolic link loop" : code === "ENOENT" ? "broken symbolic link" : `unreadable (${code})`;
+  }
+  if (!stat.isFile()) return "not a regular file";
+  if (stat.size === 0) return "empty file (0 bytes)";
+  if (stat.size > maxFileBytes) return `file too large (${(stat.size / 1e6).toFixed(0)} MB > ${(maxFileBytes / 1e6).toFixed(0)} MB)`;
+  const head = Buffer.alloc(8);
+  try {
+    const fd = fs.openSync(file, "r");
+    fs.readSync(fd, head, 0, 8, 0);
+    fs.closeSync(fd);
+  } catch (error) {
+    return `unreadable (${(error as NodeJS.ErrnoException).code})`;
+  }
+  return SIGNATURES.some(([, matches]) => matches(head)) ? null : "not an image (no JPEG, PNG, GIF or BMP signature)";
+}
+
+/** Image files under `dir`, recursively, following links but never in circles. */
+function listImages(dir: string, skipped: SkippedFile[], seen = new Set<string>()): string[] {
+  let real: string;
+  try {
+    real = fs.realpathSync(dir);
+  } catch (error) {
+    skipped.push({ path: dir, reason: (error as NodeJS.ErrnoException).code === "ELOOP" ? "symbolic link loop" : "unreadable folder" });
+    return [];
+  }
+  if (seen.has(real)) {
+    skipped.push({ path: dir, reason: "symbolic link loop (folder already visited)" });
+    return [];
+  }
+  seen.add(real);
+  const files: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    let isDir = entry.isDirectory();
+    if (entry.isSymbolicLink()) {
+      try {
+        isDir = fs.statSync(full).isDirectory();
+      } catch {
+        isDir = false; // quickCheck reports the broken or looping link
+      }
+    }
+    if (isDir) files.push(...listImages(full, skipped, seen));
+    else if (IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) files.push(full);
+  }
+  return files;
+}
+
+export interface Batch {
+  images: tf.Tensor4D;
+  labels: tf.Tensor1D;
+  files: string[];
+}
+
+export interface BatchOptions {
+  batchSize?: number;
+  /** Side of the decoded images (the model's input size). */
+  size?: number;
+  shuffle?: boolean;
+  seed?: number;
+  /** Batches decoded ahead while the current one is used. */
+  prefetch?: number;
+}
+
+/** A data set read from a folder of class sub-folders. */
+export class ImageFolder extends Displayable {
+  readonly classes: string[];
+  readonly skipped: SkippedFile[] = [];
+  readonly warnings: string[] = [];
+  private readonly entries: ImageFile[];
+  private samples: { label: string; images: string[] }[] = [];
+
+  constructor(
+    readonly dir: string,
+    readonly options: ImageFolderOptions = {},
+  ) {
+    super();
+    const { validationPercent = 10, testPercent = 10, maxFileBytes = 50e6, minImagesPerClass = 20 } = options;
+    for (const [name, value] of Object.entries({ validationPercent, testPercent })) {
+      if (!(value >= 0 && value < 100)) throw new Error(`${name} is ${value}: use a percentage from 0 to 99.`);
+    }
+    if (validationPercent + testPercent >= 100) throw new Error(`validationPercent + testPercent is ${validationPercent + testPercent}: leave some images for training (under 100).`);
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder. Give a folder with one sub-folder of images per class.`);
+
+    const classFolders = fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory()))
+      .map((e) => e.name)
+      .sort();
+    const byLabel = new Map<string, string[]>();
+    for (const folder of classFolders) {
+      const label = labelFromFolder(folder);
+      const usable = listImages(path.join(dir, folder), this.skipped).filter((file) => {
+        const reason = quickCheck(file, maxFileBytes);
+        if (reason) this.skipped.push({ path: file, reason });
+        return !reason;
+      });
+      if (usable.length === 0) {
+        this.warnings.push(`class folder "${folder}" has no usable image: left out.`);
+        continue;
+      }
+      if (usable.length < minImagesPerClass) this.warnings.push(`class "${label}" has only ${usable.length} images (fewer than ${minImagesPerClass}): expect unreliable accuracy.`);
+      byLabel.set(label, [...(byLabel.get(label) ?? []), ...usable]);
+    }
+    this.classes = [...byLabel.keys()];
+    if (this.classes.length < 2) {
+      throw new Error(`${dir}: ${this.classes.length} class folder(s) with usable images; a classifier needs at least 2 sub-folders of JPEG/PNG/GIF/BMP images.`);
+    }
+    this.entries = this.classes.flatMap((label, index) =>
+      byLabel.get(label)!.map((file) => ({ path: file, label: index, split: splitOf(file, validationPercent, testPercent) })),
+    );
+    for (const warning of this.warnings) console.warn(`imageFolder: ${warning}`);
+  }
+
+  /** File paths of one split (all files without an argument). */
+  files(split?: Split): string[] {
+    return this.examples(split).map((e) => e.path);
+  }
+
+  /** Files with their label index and split. */
+  examples(split?: Split): ImageFile[] {
+    return split ? this.entries.filter((e) => e.split === split) : [...this.entries];
+  }
+
+  /** Number of images per class and split. */
+  counts(): Record<Split, number[]> {
+    const counts = Object.fromEntries(SPLITS.map((s) => [s, this.classes.map(() => 0)])) as Record<Split, number[]>;
+    for (const e of this.entries) counts[e.split][e.label]++;
+    return counts;
+  }
+
+  /** Moves a failed file from the data set to `skipped` (decode errors found while streaming). */
+  reportBadFile(file: string, reason: string): void {
+    const index = this.entries.findIndex((e) => e.path === file);
+    if (index >= 0) this.entries.splice(index, 1);
+    if (!this.skipped.some((s) => s.path === file)) this.skipped.push({ path: file, reason });
+  }
+
+  /**
+   * Decoded batches of a split, decoding ahead (`prefetch` batches) while the caller computes. Memory
+   * stays bounded by (prefetch + 1) batches whatever the data set size. Files that fail to decode are
+   * left out of the batch and recorded in `skipped`. The caller disposes each batch's tensors.
+   */
+  async *batches(split: Split, options: BatchOptions = {}): AsyncGenerator<Batch> {
+    const { batchSize = 32, size = 299, shuffle = false, seed = 0, prefetch = 2 } = options;
+    const examples = this.examples(split);
+    if (shuffle) shuffleInPlace(examples, seed);
+    const chunks: ImageFile[][] = [];
+    for (let i = 0; i < examples.length; i += batchSize) chunks.push(examples.slice(i, i + batchSize));
+    const decode = (chunk: ImageFile[]) => decodeBatch(chunk.map((e) => e.path), size).then((result) => ({ chunk, ...result }));
+    const pending = chunks.slice(0, prefetch + 1).map(decode);
+    for (let next = pending.length; pending.length > 0; next++) {
+      const { chunk, images, decoded, failed } = await pending.shift()!;
+      if (next < chunks.length) pending.push(decode(chunks[next]));
+      for (const { index, reason } of failed) this.reportBadFile(chunk[index].path, reason);
+      if (decoded.length === 0) {
+        images.dispose();
+        continue;
+      }
+      yield { images, labels: tf.tensor1d(decoded.map((i) => chunk[i].label), "int32"), files: decoded.map((i) => chunk[i].path) };
+    }
+  }
+
+  /** The files that were left out, with reasons, as a table. */
+  report(): Table {
+    return new Table(["file", "reason"], this.skipped.map((s) => [path.relative(this.dir, s.path) || s.path, s.reason]), `Skipped files in ${this.dir}: ${this.skipped.length}`);
+  }
+
+  toText(): string {
+    const counts = this.counts();
+    const rows = this.classes.map((label, i) => `  ${label}: ${SPLITS.map((s) => `${counts[s][i]} ${s}`).join(", ")}`);
+    return [
+      `ImageFolder ${this.dir}: ${this.classes.length} classes, ${this.entries.length} images, ${this.skipped.length} skipped`,
+      ...rows,
+      ...this.warnings.map((w) => `  warning: ${w}`),
+    ].join("\n");
+  }
+
+  private countsTable(): Table {
+    const counts = this.counts();
+    const rows = this.classes.map((label, i) => [label, ...SPLITS.map((s) => counts[s][i]), SPLITS.reduce((sum, s) => sum + counts[s][i], 0)]);
+    rows.push(["all", ...SPLITS.map((s) => counts[s].reduce((a, b) => a + b, 0)), this.entries.length]);
+    return new Table(["class", ...SPLITS, "total"], rows, `${this.dir}: ${this.classes.length} classes, ${this.entries.length} images`);
+  }
+
+  /** Decodes a few sample thumbnails per class for the notebook display. */
+  async loadSamples(samplesPerClass = 6, size = 64): Promise<this> {
+    this.samples = await Promise.all(
+      this.classes.map(async (label, index) => {
+        const files = this.entries.filter((e) => e.label === index).slice(0, samplesPerClass);
+        const images = await Promise.all(files.map((e) => thumbnailDataUrl(e.path, size).catch(() => null)));
+        return { label, images: images.filter((i): i is string => i !== null) };
+      }),
+    );
+    return this;
+  }
+
+  toHTML(): string {
+    const grid = this.samples
+      .map(({ label, images }) => `<tr><td style="text-align:left">${escapeHtml(label)}</td><td style="text-align:left">${images.map((src) => `<img src="${src}" style="margin:1px">`).join("")}</td></tr>`)
+      .join("");
+    return (
+      this.countsTable().toHTML() +
+      this.warnings.map((w) => `<p style="color:#a60">warning: ${escapeHtml(w)}</p>`).join("") +
+      (this.skipped.length ? `<p>${this.skipped.length} files skipped: <code>data.report()</code> lists them.</p>` : "") +
+      (grid ? `<table>${grid}</table>` : "")
+    );
+  }
+}
+
+async function thumbnailDataUrl(file: string, size: number): Promise<string> {
+  const pixels = tf.tensor3d(await decodeFile(file, size), [size, size, 3], "int32");
+  try {
+    const jpeg = await tf.node.encodeJpeg(pixels, "rgb", 85);
+    return `data:image/jpeg;base64,${Buffer.from(jpeg).toString("base64")}`;
+  } finally {
+    pixels.dispose();
+  }
+}
+
+/** Deterministic Fisher-Yates shuffle (mulberry32). */
+export function shuffleInPlace<T>(items: T[], seed: number): T[] {
+  const random = seededRandom(seed);
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+/** mulberry32: small, fast, good enough for shuffles and augmentation. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Reads a folder of class sub-folders (retrain.py's layout) with a stable hash-based split. As the last
+ * line of a cell it shows counts per class and split, warnings, and sample thumbnails.
+ */
+export async function imageFolder(dir: string, options: ImageFolderOptions = {}): Promise<ImageFolder> {
+  return new ImageFolder(path.resolve(dir), options).loadSamples();
+}

@@ -1,0 +1,57 @@
+// TensorFlow ops that tfjs-node does not wrap, run by name on the native backend. The tensors they
+// return are registered with the tfjs engine, so tf.tidy and tf.memory() see them.
+import { tf } from "./tf";
+
+interface Binding {
+  TF_ATTR_TYPE: number;
+  TF_ATTR_STRING: number;
+  TF_ATTR_FLOAT: number;
+  TF_ATTR_BOOL: number;
+  TF_FLOAT: number;
+  TF_INT32: number;
+}
+interface NativeBackend {
+  binding: Binding;
+  executeSingleOutput(name: string, attrs: object[], inputs: tf.Tensor[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: object[], inputs: tf.Tensor[], count: number): tf.Tensor[];
+}
+
+export function nativeBackend(): NativeBackend {
+  const backend = tf.engine().backend as unknown as Partial<NativeBackend>;
+  if (tf.getBackend() !== "tensorflow" || !backend.binding) throw new Error(`This needs the native TensorFlow backend; the backend is "${tf.getBackend()}".`);
+  return backend as NativeBackend;
+}
+
+export type Attr = { type: "dtype"; value: "float32" | "int32" } | { type: "string"; value: string } | { type: "float"; value: number } | { type: "bool"; value: boolean };
+
+export function attrs(values: Record<string, Attr>): object[] {
+  const b = nativeBackend().binding;
+  return Object.entries(values).map(([name, attr]) => {
+    switch (attr.type) {
+      case "dtype":
+        return { name, type: b.TF_ATTR_TYPE, value: attr.value === "float32" ? b.TF_FLOAT : b.TF_INT32 };
+      case "string":
+        return { name, type: b.TF_ATTR_STRING, value: attr.value };
+      case "float":
+        return { name, type: b.TF_ATTR_FLOAT, value: attr.value };
+      case "bool":
+        return { name, type: b.TF_ATTR_BOOL, value: attr.value };
+    }
+  });
+}
+
+/**
+ * Applies one projective transform per image (TensorFlow's ImageProjectiveTransformV3; tfjs-node lacks
+ * the Transform kernel). Each row [a0, a1, a2, b0, b1, b2, c0, c1] maps an output pixel to its source.
+ */
+export function projectiveTransform(images: tf.Tensor4D, transforms: tf.Tensor2D, fillMode: "NEAREST" | "CONSTANT" | "REFLECT" = "NEAREST"): tf.Tensor4D {
+  return tf.tidy(() => {
+    const outputShape = tf.tensor1d(images.shape.slice(1, 3), "int32");
+    const fillValue = tf.scalar(0, "float32");
+    return nativeBackend().executeSingleOutput(
+      "ImageProjectiveTransformV3",
+      attrs({ dtype: { type: "dtype", value: "float32" }, interpolation: { type: "string", value: "BILINEAR" }, fill_mode: { type: "string", value: fillMode } }),
+      [images.toFloat(), transforms, outputShape, fillValue],
+    ) as tf.Tensor4D;
+  });
+}
