@@ -79,8 +79,10 @@ async function readImagenet(includeTop: boolean): Promise<{ weights: NamedTensor
 }
 
 function readBundled(): { weights: NamedTensorMap; source: WeightsSource } {
-  const dir = path.join(path.dirname(require.resolve("nsfwjs/package.json")), "dist", "models", "inception_v3");
-  const version: string = JSON.parse(fs.readFileSync(path.join(dir, "..", "..", "..", "package.json"), "utf8")).version;
+  // nsfwjs' exports map hides its files; its main module sits in <package>/dist/cjs/.
+  const packageDir = path.resolve(path.dirname(require.resolve("nsfwjs")), "..", "..");
+  const dir = path.join(packageDir, "dist", "models", "inception_v3");
+  const version: string = JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
   const { weightsManifest } = require(path.join(dir, "model.min.js"));
   const group = weightsManifest[0];
   const shards = (group.paths as string[]).map((shard) => Buffer.from(require(path.join(dir, `${shard}.min.js`)) as string, "base64"));

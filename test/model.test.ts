@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { buildInceptionV3, CUT_LAYERS, loadInceptionV3, tf } from "inception-lab";
+import { buildInceptionV3, CUT_LAYERS, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
 import { kerasReference, maxAbsDiff, scratch } from "./helpers";
 
 const ref = kerasReference();
@@ -123,4 +123,54 @@ test("bad input: each gives a clear error naming the problem", async () => {
   const small = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, useBias: false, name: "conv2d_1" })] });
   await small.save(`file://${dir}/small`);
   await assert.rejects(loadInceptionV3({ weights: `${dir}/small/model.json` }), /conv2d_1\/kernel has shape \[3,3,3,4\], Inception-v3 needs \[3,3,3,32\]/);
+});
+
+/** Nearest-class-mean accuracy with 5-fold cross-validation on standardised features. */
+function nearestCentroidAccuracy(features: tf.Tensor2D, labels: number[], folds = 5): number {
+  const x = tf.tidy(() => {
+    const { mean, variance } = tf.moments(features, 0);
+    return tf.div(tf.sub(features, mean), tf.add(tf.sqrt(variance), 1e-6)).arraySync() as number[][];
+  });
+  let correct = 0;
+  for (let fold = 0; fold < folds; fold++) {
+    const train = x.map((_, i) => i).filter((i) => i % folds !== fold);
+    const classes = [...new Set(labels)];
+    const centroids = classes.map((c) => {
+      const rows = train.filter((i) => labels[i] === c);
+      return x[0].map((_, d) => rows.reduce((sum, i) => sum + x[i][d], 0) / rows.length);
+    });
+    for (let i = fold; i < x.length; i += folds) {
+      const distances = centroids.map((centroid) => centroid.reduce((sum, v, d) => sum + (v - x[i][d]) ** 2, 0));
+      if (classes[distances.indexOf(Math.min(...distances))] === labels[i]) correct++;
+    }
+  }
+  return correct / x.length;
+}
+
+test("bundled weights load offline in under 5 s and their features separate generated shapes far better than pixels", async (t) => {
+  const started = performance.now();
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 150 });
+  const seconds = (performance.now() - started) / 1000;
+  assert.ok(seconds < 5, `loading took ${seconds.toFixed(1)} s`);
+  assert.equal(inception.source.kind, "bundled");
+  assert.equal(inception.source.preprocessing, "unit");
+  assert.match(inception.toHTML(), /nsfwjs/);
+  const data = await syntheticShapes({ classes: 6, perClass: 20, size: 96, seed: 5, dir: path.join(scratch("probe-shapes"), "set") });
+  const images: tf.Tensor4D[] = [];
+  const labels: number[] = [];
+  for (const split of ["train", "validation", "test"] as const) {
+    for await (const batch of data.batches(split, { size: 96 })) {
+      images.push(batch.images);
+      labels.push(...(await batch.labels.data()));
+      batch.labels.dispose();
+    }
+  }
+  const all = tf.concat(images) as tf.Tensor4D;
+  tf.dispose(images);
+  const pixels = tf.tidy(() => tf.image.resizeBilinear(all, [32, 32]).reshape([all.shape[0], -1]) as tf.Tensor2D);
+  const features = await inception.features(all, { layer: "mixed7" });
+  const [pixelAccuracy, featureAccuracy] = [nearestCentroidAccuracy(pixels, labels), nearestCentroidAccuracy(features, labels)];
+  t.diagnostic(`load ${seconds.toFixed(2)} s; nearest-centroid accuracy: pixels ${pixelAccuracy.toFixed(2)}, bundled mixed7 features ${featureAccuracy.toFixed(2)}`);
+  assert.ok(featureAccuracy > pixelAccuracy + 0.3, `features ${featureAccuracy} vs pixels ${pixelAccuracy}`);
+  tf.dispose([all, pixels, features]);
 });
