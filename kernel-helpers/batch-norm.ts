@@ -44,13 +44,15 @@ export class BatchNorm extends tf.layers.Layer {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const beta = this.beta.read() as Tensor1D;
+      // tfjs' batchNorm gradient needs a scale tensor (it crashes on none): a constant 1 per channel.
+      const scale = tf.onesLike(beta);
       if (!(kwargs.training === true && this.trainable)) {
-        return tf.batchNorm(x, this.movingMean.read() as Tensor1D, this.movingVariance.read() as Tensor1D, beta, undefined, this.epsilon);
+        return tf.batchNorm(x, this.movingMean.read() as Tensor1D, this.movingVariance.read() as Tensor1D, beta, scale, this.epsilon);
       }
       const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
       const { mean, variance } = tf.moments(x, axes);
       this.updateMovingStatistics(mean as Tensor1D, variance as Tensor1D);
-      return tf.batchNorm(x, mean as Tensor1D, variance as Tensor1D, beta, undefined, this.epsilon);
+      return tf.batchNorm(x, mean as Tensor1D, variance as Tensor1D, beta, scale, this.epsilon);
     });
   }
 
