@@ -28,3 +28,5 @@ export { BottleneckCache } from "./bottlenecks";
 export type { BottleneckStats } from "./bottlenecks";
 export type { History, StepRecord, EpochRecord, TrainCallbacks, OptimizerName } from "./training";
 export { Progress } from "./progress";
+export { compareModes, Comparison } from "./compare";
+export type { CompareEntry, CompareOptions, ComparisonRow } from "./compare";

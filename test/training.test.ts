@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { spawn } from "child_process";
-import { BatchNorm, fineTune, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf, trainFromScratch } from "inception-lab";
+import { BatchNorm, compareModes, fineTune, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf, trainFromScratch } from "inception-lab";
 import type { ImageFolder, Inception, TrainingRun } from "inception-lab";
 import { root, scratch } from "./helpers";
 
@@ -179,4 +179,27 @@ test("bad options give clear errors naming the option", async () => {
   await assert.rejects(retrainFinalLayer(inception, data, { layer: "mixed11" as never }), /layer: "mixed11" is not a cut point/);
   await assert.rejects(retrainFinalLayer(inception, data, { optimizer: "lbfgs" as never }), /optimizer: "lbfgs"/);
   await assert.rejects(fineTune(inception, data, { unfreezeFrom: "mixed9", layer: "mixed7" }), /unfreezeFrom: "mixed9" lies above the cut layer mixed7/);
+});
+
+test("compareModes runs all four on one split and reports accuracy, time, throughput and compute", async () => {
+  const { inception, data } = await setup();
+  const comparison = await compareModes(inception, data, { ...quiet, epochs: 1, batchSize: 16, warmupEpochs: 1, perMode: { "retrain-final-layer": { epochs: 10 } }, targetAccuracy: 0.5 });
+  assert.deepEqual(comparison.rows.map((r) => r.entry), ["retrain-final-layer", "fine-tune-top", "fine-tune", "from-scratch"]);
+  const [retrain, top, all, fromScratch] = comparison.rows;
+  assert.equal(top.label, "fine-tune from mixed6");
+  assert.ok(retrain.trainedParameters < top.trainedParameters && top.trainedParameters < all.trainedParameters);
+  assert.ok(retrain.flopsPerImage < top.flopsPerImage && top.flopsPerImage < all.flopsPerImage, "a step costs more the more is trained");
+  assert.ok(all.flopsPerImage <= fromScratch.flopsPerImage * 1.01);
+  assert.ok(retrain.imagesPerSecond > 10 * all.imagesPerSecond, "training on cached features is far faster");
+  for (const row of comparison.rows) assert.ok(row.testAccuracy >= 0 && row.testAccuracy <= 1 && row.seconds > 0);
+  assert.notEqual(retrain.secondsToTarget, null);
+  assert.match(comparison.toText(), /time to 50 % val/);
+});
+
+test("retraining with distortions computes features per step instead of using the cache", async () => {
+  const { inception, data } = await setup();
+  const plain = await retrainFinalLayer(inception, data, { ...quiet, epochs: 1, batchSize: 16 });
+  const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 1, batchSize: 16, distortions: { flipLeftRight: true, randomCrop: 10, randomBrightness: 10 } });
+  assert.equal(run.info.bottlenecks, undefined, "no bottleneck cache with distortions");
+  assert.ok(run.history.epochs[0].flops > 100 * plain.history.epochs[0].flops, "each step runs the frozen network");
 });
