@@ -65,9 +65,22 @@ export abstract class Displayable {
   }
 
   [inspect.custom](): string {
-    if (displayBundle(this.toMimeBundle())) return "";
-    return this.toText();
+    if (!displayBundle(this.toMimeBundle())) return this.toText();
+    swallowNextNewline();
+    return "";
   }
+}
+
+/**
+ * tslab prints the value of a cell's last line with console.log; once the value has shown itself as a
+ * rich output, that call would still add an empty stdout line. Drops exactly that one newline.
+ */
+function swallowNextNewline(): void {
+  const write = process.stdout.write;
+  process.stdout.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    process.stdout.write = write;
+    return chunk === "\n" ? true : (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof process.stdout.write;
 }
 
 export function escapeHtml(text: string): string {

@@ -30,3 +30,6 @@ export type { History, StepRecord, EpochRecord, TrainCallbacks, OptimizerName } 
 export { Progress } from "./progress";
 export { compareModes, Comparison } from "./compare";
 export type { CompareEntry, CompareOptions, ComparisonRow } from "./compare";
+export * as plot from "./plots";
+export { Chart, LiveChart } from "./chart";
+export type { Figure, ChartOptions } from "./chart";

@@ -7,11 +7,12 @@ import * as path from "path";
 import { type Distortions, distort, hasDistortions } from "./augment";
 import { BottleneckCache, type BottleneckStats } from "./bottlenecks";
 import { attachHead, Classifier, Head, type Prediction } from "./classifier";
-import { Displayable, Table } from "./display";
+import { Displayable, inKernel, Table } from "./display";
 import type { Evaluation } from "./evaluation";
 import { type ImageFolder, seededRandom, type Split } from "./image-folder";
 import { BLOCKS, type CutLayer, CUT_LAYERS, layerFlops } from "./inception";
 import { type Inception, loadInceptionV3 } from "./model";
+import { liveCurves } from "./plots";
 import { tf } from "./tf";
 import { type History, lossAndAccuracy, type LabelledBatch, makeOptimizer, type OptimizerName, type Phase, saveAtomically, type TrainCallbacks, TrainingLoop } from "./training";
 
@@ -42,6 +43,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** Live progress bar (default on). */
   progress?: boolean;
+  /** Learning curves drawn live in the notebook while training (default: on in a notebook). */
+  liveChart?: boolean;
   callbacks?: TrainCallbacks;
   /** fineTune: train the blocks from this one up ("all": every layer). */
   unfreezeFrom?: CutLayer | "all";
@@ -70,6 +73,7 @@ function resolve(mode: Mode, options: TrainOptions): Resolved {
     maxSeconds: 0,
     resume: false,
     progress: true,
+    liveChart: inKernel(),
     callbacks: {},
     unfreezeFrom: "all",
     warmupEpochs: 2,
@@ -437,13 +441,23 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     trainImages: data.files("train").length,
   });
   const checkpoint = await checkpointing(o, full.model, info);
+  const live = o.liveChart ? liveCurves() : null;
   const loop = new TrainingLoop({
     classes: s.classes,
     labelSmoothing: o.labelSmoothing,
     earlyStopping: o.earlyStopping,
     maxSeconds: o.maxSeconds,
     progress: o.progress,
-    callbacks: o.callbacks,
+    callbacks: {
+      onBatchEnd: (step) => {
+        live?.onBatchEnd!(step);
+        o.callbacks.onBatchEnd?.(step);
+      },
+      onEpochEnd: (epoch) => {
+        live?.onEpochEnd!(epoch);
+        o.callbacks.onEpochEnd?.(epoch);
+      },
+    },
     weights: () => full.model.weights,
     checkpoint: checkpoint.save,
   });
@@ -455,6 +469,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   } finally {
     tf.dispose([sets.train.x, sets.train.y, sets.validation.x, sets.validation.y, empty.x, empty.y]);
     phases.forEach((p) => p.optimizer.dispose());
+    live?.finish();
     latest = new TrainingRun(info(), loop.history, classifier, data);
   }
   return latest;

@@ -76,6 +76,11 @@ if ! grep -qs "$ROOT/node_modules/.bin/tslab" "$KERNEL_DIR/kernel.json"; then
   rm -rf "$ROOT/.venv/share/jupyter/kernels/jslab"  # only TypeScript is used
 fi
 
+# JupyterLab without the news and update pop-ups (nothing to fetch offline anyway).
+mkdir -p .venv/share/jupyter/lab/settings
+echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+  > .venv/share/jupyter/lab/settings/overrides.json
+
 # --- 5. check ----------------------------------------------------------------------------------
 check="$(node -e "
   const tf = require('@tensorflow/tfjs-node');

@@ -6,6 +6,18 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 export INCEPTION_LAB_BUDGET="${INCEPTION_LAB_BUDGET:-fast}"
+# The browser test needs Debian's Chromium (playwright's own browser download fails offline).
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing Debian's chromium for the browser test"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
+      || { echo "[test] FAILED to install chromium with apt-get: install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+  else
+    echo "[test] the browser test needs Chromium: sudo apt-get install chromium (or set CHROMIUM=/path/to/chromium)" >&2
+    exit 1
+  fi
+fi
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 echo "[test] type check (tsc --noEmit)"
 tsc --noEmit -p .
 files=("$@")
