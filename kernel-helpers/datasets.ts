@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
-import { cacheDir, cachedDownload } from "./download";
+import { cacheDir, cachedDownload, downloadable } from "./download";
 import { imageFolder, type ImageFolder, type ImageFolderOptions, seededRandom } from "./image-folder";
 
 const FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz";
@@ -22,6 +22,12 @@ async function writeFolderOnce(dir: string, fill: (tmp: string) => Promise<void>
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   return dir;
+}
+
+/** Whether flower_photos is cached or can be downloaded now (the notebooks choose with it). */
+export async function flowersAvailable(): Promise<boolean> {
+  if (fs.existsSync(path.join(cacheDir("datasets"), "flower_photos"))) return true;
+  return downloadable(process.env.INCEPTION_LAB_FLOWERS_URL ?? FLOWERS_URL, "flower_photos.tgz", "downloads");
 }
 
 /**

@@ -72,3 +72,14 @@ export async function cachedDownload(url: string, fileName: string, options: Dow
   fs.renameSync(partial, target);
   return target;
 }
+
+/** Whether a file is in the cache already or its URL answers within `timeoutMs` (a HEAD request). */
+export async function downloadable(url: string, fileName: string, subdir: string, timeoutMs = 3000): Promise<boolean> {
+  if (fs.existsSync(path.join(cacheDir(subdir), fileName))) return true;
+  try {
+    const response = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
 import { Displayable, Table } from "./display";
-import { cachedDownload } from "./download";
+import { cachedDownload, downloadable } from "./download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
 import { tf } from "./tf";
@@ -293,6 +293,12 @@ async function imagenetClassNames(): Promise<string[]> {
   });
   const index: Record<string, [string, string]> = JSON.parse(fs.readFileSync(file, "utf8"));
   return Array.from({ length: 1000 }, (_, i) => index[String(i)][1]);
+}
+
+/** Whether the official ImageNet weights are cached or can be downloaded now (the notebooks choose with it). */
+export async function imagenetAvailable(includeTop = false): Promise<boolean> {
+  const { file } = includeTop ? IMAGENET_FILES.top : IMAGENET_FILES.notop;
+  return downloadable((process.env.INCEPTION_LAB_WEIGHTS_URL ?? KERAS_BASE) + file, file, "weights");
 }
 
 /** Builds Inception-v3 and loads its weights. Pixels in are always RGB 0..255, whatever the source. */
