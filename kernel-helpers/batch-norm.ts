@@ -4,7 +4,11 @@
 // with batch statistics and keeps updating its moving mean and variance, which wrecks a fine-tune of
 // a pretrained network. Here a layer trains only when it is both in a training call and trainable;
 // otherwise it takes the inference path with its moving statistics.
+//
+// Both paths run TensorFlow's fused kernels (FusedBatchNormV3 and its gradient, one op each) through
+// the native backend; tfjs composes training-mode batch norm and its gradient from a dozen small ops.
 import type { Tensor, Tensor1D } from "@tensorflow/tfjs-node";
+import { type Attr, attrs, nativeBackend } from "./native-ops";
 import { tf } from "./tf";
 
 type Kwargs = { training?: boolean };
@@ -14,6 +18,46 @@ export interface BatchNormArgs {
   trainable?: boolean;
   epsilon?: number;
   momentum?: number;
+}
+
+function fusedAttrs(epsilon: number, training: boolean, forward: boolean) {
+  return attrs({
+    T: { type: "dtype", value: "float32" },
+    U: { type: "dtype", value: "float32" },
+    epsilon: { type: "float", value: epsilon },
+    ...(forward ? { exponential_avg_factor: { type: "float", value: 1 } } : {}),
+    data_format: { type: "string", value: "NHWC" },
+    is_training: { type: "bool", value: training },
+  } as Record<string, Attr>);
+}
+
+/**
+ * y = (x - mean) / sqrt(variance + epsilon) + offset, with batch statistics when training (returned
+ * biased, as Keras uses them for moving averages) or the given ones otherwise; differentiable in x and offset.
+ */
+export function fusedBatchNorm(x: Tensor, offset: Tensor1D, mean: Tensor1D, variance: Tensor1D, epsilon: number, training: boolean): { y: Tensor; mean: Tensor1D; variance: Tensor1D } {
+  const backend = nativeBackend();
+  const n = x.size / x.shape[x.rank - 1];
+  let batchStatistics: Tensor1D[] = [];
+  // customGrad's typing takes the save function among the inputs; the call order is (x, offset, save).
+  const normalise = tf.customGrad(((input: Tensor, shift: Tensor, save: tf.GradSaveFunc) => {
+    const scale = tf.onesLike(shift);
+    const statistics = training ? [tf.tensor1d([]), tf.tensor1d([])] : [mean, variance];
+    const [y, batchMean, batchVariance, reserve1, reserve2, reserve3] = backend.executeMultipleOutputs("FusedBatchNormV3", fusedAttrs(epsilon, training, true), [input, scale, shift, ...statistics], 6);
+    // The kernel reports the unbiased variance; Keras' moving average uses the biased one. Kept past
+    // this scope for the moving averages; the caller disposes them.
+    if (training) batchStatistics = [tf.keep(batchMean as Tensor1D), tf.keep(tf.mul(batchVariance, (n - 1) / n) as Tensor1D)];
+    save([input, scale, reserve1, reserve2, reserve3]);
+    return {
+      value: y,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [dx, , dOffset] = backend.executeMultipleOutputs("FusedBatchNormGradV3", fusedAttrs(epsilon, training, false), [dy, ...saved], 5);
+        return [dx, dOffset];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const y = normalise(x, offset);
+  return training ? { y, mean: batchStatistics[0], variance: batchStatistics[1] } : { y, mean, variance };
 }
 
 export class BatchNorm extends tf.layers.Layer {
@@ -43,16 +87,13 @@ export class BatchNorm extends tf.layers.Layer {
   call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      const beta = this.beta.read() as Tensor1D;
-      // tfjs' batchNorm gradient needs a scale tensor (it crashes on none): a constant 1 per channel.
-      const scale = tf.onesLike(beta);
-      if (!(kwargs.training === true && this.trainable)) {
-        return tf.batchNorm(x, this.movingMean.read() as Tensor1D, this.movingVariance.read() as Tensor1D, beta, scale, this.epsilon);
+      const training = kwargs.training === true && this.trainable;
+      const result = fusedBatchNorm(x, this.beta.read() as Tensor1D, this.movingMean.read() as Tensor1D, this.movingVariance.read() as Tensor1D, this.epsilon, training);
+      if (training) {
+        this.updateMovingStatistics(result.mean, result.variance);
+        tf.dispose([result.mean, result.variance]);
       }
-      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-      const { mean, variance } = tf.moments(x, axes);
-      this.updateMovingStatistics(mean as Tensor1D, variance as Tensor1D);
-      return tf.batchNorm(x, mean as Tensor1D, variance as Tensor1D, beta, scale, this.epsilon);
+      return result.y;
     });
   }
 

@@ -10,7 +10,7 @@ import { attachHead, Classifier, Head, type Prediction } from "./classifier";
 import { Displayable, inKernel, Table } from "./display";
 import type { Evaluation } from "./evaluation";
 import { type ImageFolder, seededRandom, type Split } from "./image-folder";
-import { BLOCKS, type CutLayer, CUT_LAYERS, layerFlops } from "./inception";
+import { type Block, BLOCKS, type CutLayer, CUT_LAYERS, layerFlops } from "./inception";
 import { type Inception, loadInceptionV3 } from "./model";
 import { liveCurves } from "./plots";
 import { tf } from "./tf";
@@ -223,6 +223,44 @@ interface Setup {
   classes: number;
 }
 
+/** The part of `model` from `start` on, as a model of its own sharing the layers (and weights). */
+function modelFrom(model: tf.LayersModel, start: tf.SymbolicTensor): tf.LayersModel {
+  const input = tf.input({ shape: start.shape.slice(1) as number[] });
+  const mapped = new Map<number, tf.SymbolicTensor>([[start.id, input]]);
+  for (const layer of model.layers) {
+    // A shared layer has several nodes (the head is applied to features and to the network): take
+    // the ones whose inputs are already mapped.
+    for (const node of [...layer.inboundNodes]) {
+      const inputs = node.inputTensors;
+      if (inputs.length === 0 || !inputs.every((t) => mapped.has(t.id)) || mapped.has(node.outputTensors[0].id)) continue;
+      const args = inputs.map((t) => mapped.get(t.id)!);
+      const outputs = layer.apply(args.length === 1 ? args[0] : args) as tf.SymbolicTensor | tf.SymbolicTensor[];
+      [outputs].flat().forEach((out, i) => mapped.set(node.outputTensors[i].id, out));
+    }
+  }
+  const output = mapped.get(model.outputs[0].id);
+  if (!output) throw new Error(`The model's output does not depend on ${start.name} alone.`);
+  return tf.model({ inputs: input, outputs: output });
+}
+
+/**
+ * A classifier's forward pass split at the last frozen block: `prepare` runs the frozen bottom once per
+ * batch outside the gradient tape (so the tape neither records it nor keeps its activations), `logits`
+ * runs the rest. With nothing frozen, `prepare` passes images through and `logits` runs everything.
+ */
+export function splitForward(inception: Inception, logitsModel: tf.LayersModel, firstTrainedBlock: Block) {
+  const from = BLOCKS.indexOf(firstTrainedBlock);
+  if (from <= 0) return { prepare: (images: tf.Tensor) => images, logits: (x: tf.Tensor, training: boolean) => logitsModel.apply(x, { training }) as tf.Tensor2D };
+  // Every block reads only the previous block's output: the stem's last pooling, or mixedN's concatenation.
+  const boundary = (BLOCKS[from - 1] === "stem" ? inception.model.getLayer("max_pooling2d_2") : inception.model.getLayer(BLOCKS[from - 1])).output as tf.SymbolicTensor;
+  const bottom = tf.model({ inputs: logitsModel.inputs, outputs: boundary });
+  const top = modelFrom(logitsModel, boundary);
+  return {
+    prepare: (images: tf.Tensor) => tf.tidy(() => bottom.apply(images, { training: false }) as tf.Tensor),
+    logits: (x: tf.Tensor, training: boolean) => top.apply(x, { training }) as tf.Tensor2D,
+  };
+}
+
 function imagePhase(
   name: string,
   s: Setup,
@@ -231,6 +269,7 @@ function imagePhase(
   epochs: number,
   inputSize: number,
   flopsPerImage: number,
+  forward: ReturnType<typeof splitForward>,
 ): Phase {
   const random = seededRandom(s.o.seed + 17);
   const distortions = hasDistortions(s.o.distortions) ? s.o.distortions : null;
@@ -244,12 +283,14 @@ function imagePhase(
     flopsPerImage,
     async *batches(epoch) {
       for await (const batch of s.data.batches("train", { size: inputSize, batchSize: s.o.batchSize, shuffle: true, seed: s.o.seed + epoch })) {
-        const x = distortions ? distort(batch.images, distortions, random) : batch.images;
-        if (x !== batch.images) batch.images.dispose();
+        const images = distortions ? distort(batch.images, distortions, random) : batch.images;
+        if (images !== batch.images) batch.images.dispose();
+        const x = forward.prepare(images);
+        if (x !== images) images.dispose();
         yield { x, y: batch.labels };
       }
     },
-    logits: (x, training) => logitsModel.apply(x, { training }) as tf.Tensor2D,
+    logits: forward.logits,
     async validate() {
       let loss = 0;
       let correct = 0;
@@ -417,10 +458,12 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
       const block = inception.blockOf.get(l.name);
       if (block) l.trainable = trainedBlocks.includes(block);
     }
-    const forward = blocksUpTo(layer).reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
-    const backward = 2 * trainedBlocks.reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
+    const forwardFlops = blocksUpTo(layer).reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
+    const backwardFlops = 2 * trainedBlocks.reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
     trained = full.model.trainableWeights;
-    phases.push(imagePhase(mode === "fine-tune" ? "fine-tune" : "train", s, full.logitsModel, makeOptimizer(o.optimizer, o.learningRate), o.epochs, inception.inputSize, forward + backward));
+    phases.push(
+      imagePhase(mode === "fine-tune" ? "fine-tune" : "train", s, full.logitsModel, makeOptimizer(o.optimizer, o.learningRate), o.epochs, inception.inputSize, forwardFlops + backwardFlops, splitForward(inception, full.logitsModel, BLOCKS[from])),
+    );
   }
 
   const info = (): RunInfo => ({

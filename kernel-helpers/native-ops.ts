@@ -55,3 +55,17 @@ export function projectiveTransform(images: tf.Tensor4D, transforms: tf.Tensor2D
     ) as tf.Tensor4D;
   });
 }
+
+/**
+ * tfjs differentiates ReLU as dy * cast(step(x)): several full-size ops per layer, and it keeps the
+ * input x alive for it. TensorFlow's ReluGrad does it in one op, and it can use the output instead
+ * (y > 0 exactly where x > 0), which the next layer keeps anyway: same gradient, one activation less
+ * held per ReLU. The library registers it as ReLU's gradient.
+ */
+export function registerFastReluGradient(): void {
+  tf.registerGradient({
+    kernelName: "Relu",
+    outputsToSave: [true],
+    gradFunc: (dy, saved) => ({ x: () => nativeBackend().executeSingleOutput("ReluGrad", attrs({ T: { type: "dtype", value: "float32" } }), [dy as tf.Tensor, saved[0]]) }),
+  });
+}
