@@ -45,6 +45,9 @@ function runWorker(runtime: "keras" | "ours", k: Kind): Sample {
   return JSON.parse(out.trim().split("\n").pop()!);
 }
 
+/** Fixed decimals for the table (two, none for thousands and up). */
+const fixed = (value: number) => value.toFixed(value >= 1000 ? 0 : 2);
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -85,8 +88,8 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
   const table = new Table(
     ["work", "batch", "Keras images/s", "ours images/s", "ours / Keras", "Keras peak RSS (GiB)", "ours peak RSS (GiB)", "RSS ours / Keras"],
     [
-      ...rows.map((r) => [r.label, r.batch, Number(r.kerasRate.toFixed(2)), Number(r.oursRate.toFixed(2)), Number(r.speedRatio.toFixed(2)), Number(r.kerasRss.toFixed(2)), Number(r.oursRss.toFixed(2)), Number(r.rssRatio.toFixed(2))]),
-      [`decode + resize JPEGs to ${SIZE}x${SIZE} (sharp)`, 32, "", Number(decode.imagesPerSecond.toFixed(1)), `${(decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", ""],
+      ...rows.map((r) => [r.label, r.batch, fixed(r.kerasRate), fixed(r.oursRate), `${r.speedRatio.toFixed(2)}x`, fixed(r.kerasRss), fixed(r.oursRss), `${r.rssRatio.toFixed(2)}x`]),
+      [`decode + resize JPEGs to ${SIZE}x${SIZE} (sharp)`, 32, "", fixed(decode.imagesPerSecond), `${(decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", ""],
     ],
   );
   console.log(`\n${table.toText()}`);
