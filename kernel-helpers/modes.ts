@@ -261,6 +261,20 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
   };
 }
 
+/** One epoch of training images, shuffled and, with distortions on, distorted; the caller disposes them. */
+async function* trainingImages(s: Setup, size: number, epoch: number, random: () => number) {
+  const distortions = hasDistortions(s.o.distortions) ? s.o.distortions : null;
+  for await (const batch of s.data.batches("train", { size, batchSize: s.o.batchSize, shuffle: true, seed: s.o.seed + epoch })) {
+    if (!distortions) {
+      yield batch;
+      continue;
+    }
+    const images = distort(batch.images, distortions, random);
+    batch.images.dispose();
+    yield { ...batch, images };
+  }
+}
+
 function imagePhase(
   name: string,
   s: Setup,
@@ -272,7 +286,6 @@ function imagePhase(
   forward: ReturnType<typeof splitForward>,
 ): Phase {
   const random = seededRandom(s.o.seed + 17);
-  const distortions = hasDistortions(s.o.distortions) ? s.o.distortions : null;
   const trainCount = s.data.files("train").length;
   return {
     name,
@@ -282,11 +295,9 @@ function imagePhase(
     stepsPerEpoch: Math.ceil(trainCount / s.o.batchSize),
     flopsPerImage,
     async *batches(epoch) {
-      for await (const batch of s.data.batches("train", { size: inputSize, batchSize: s.o.batchSize, shuffle: true, seed: s.o.seed + epoch })) {
-        const images = distortions ? distort(batch.images, distortions, random) : batch.images;
-        if (images !== batch.images) batch.images.dispose();
-        const x = forward.prepare(images);
-        if (x !== images) images.dispose();
+      for await (const batch of trainingImages(s, inputSize, epoch, random)) {
+        const x = forward.prepare(batch.images);
+        if (x !== batch.images) batch.images.dispose();
         yield { x, y: batch.labels };
       }
     },
@@ -343,10 +354,9 @@ function headPhase(name: string, s: Setup, inception: Inception, layer: CutLayer
     flopsPerImage: 3 * 2 * width * s.classes + (distortions ? baseFlops : 0),
     async *batches(epoch) {
       if (distortions) {
-        for await (const batch of s.data.batches("train", { size: inception.inputSize, batchSize: s.o.batchSize, shuffle: true, seed: s.o.seed + epoch })) {
-          const distorted = distort(batch.images, distortions, random);
-          yield { x: await inception.features(distorted, { layer }), y: batch.labels };
-          tf.dispose([batch.images, distorted]);
+        for await (const batch of trainingImages(s, inception.inputSize, epoch, random)) {
+          yield { x: await inception.features(batch.images, { layer }), y: batch.labels };
+          batch.images.dispose();
         }
         return;
       }
