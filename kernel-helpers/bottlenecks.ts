@@ -53,6 +53,7 @@ export class BottleneckCache {
   async get(files: string[], options: { batchSize?: number; title?: string } = {}): Promise<Bottlenecks> {
     const { batchSize = 32, title = "bottlenecks" } = options;
     const started = performance.now();
+    fs.mkdirSync(this.dir, { recursive: true }); // a temporary cache may have been cleared since
     const entries = files.map((file) => ({ file, cacheFile: this.fileFor(file) }));
     const missing = entries.filter((e) => !fs.existsSync(e.cacheFile));
     const failed: { path: string; reason: string }[] = [];

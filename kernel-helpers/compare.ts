@@ -1,5 +1,8 @@
 // The three modes (and the partial fine-tune between them) on the same split and budget, side by side:
 // accuracy, wall time, time to a target accuracy, throughput and compute per image.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { Displayable, Table } from "./display";
 import type { Evaluation } from "./evaluation";
 import type { ImageFolder } from "./image-folder";
@@ -111,8 +114,10 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
   const layer: CutLayer = shared.layer ?? inception.source.featureLayer;
   const topFrom = shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : (BLOCKS[Math.max(BLOCKS.indexOf(layer) - 1, 1)] as CutLayer);
   const rows: ComparisonRow[] = [];
+  // Each mode gets its own feature cache, so none is timed on features another one computed.
+  const caches = fs.mkdtempSync(path.join(os.tmpdir(), "inception-lab-compare-"));
   for (const entry of modes) {
-    const o = (extra: TrainOptions): TrainOptions => ({ ...shared, layer, ...extra, ...perMode[entry] });
+    const o = (extra: TrainOptions): TrainOptions => ({ ...shared, layer, cacheDir: path.join(caches, entry), ...extra, ...perMode[entry] });
     const run =
       entry === "retrain-final-layer"
         ? await retrainFinalLayer(inception, data, o({}))
@@ -123,5 +128,6 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
             : await trainFromScratch(data, o({ inputSize: shared.inputSize ?? inception.inputSize }));
     rows.push(comparisonRow(entry, run, await run.evaluate(), targetAccuracy));
   }
+  fs.rmSync(caches, { recursive: true, force: true });
   return new Comparison(rows, targetAccuracy);
 }

@@ -101,7 +101,8 @@ export class Table extends Displayable {
 
   private static format(value: Cell): string {
     if (value === null || value === undefined) return "";
-    if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+    // Four significant digits, without trailing zeros or exponents (0.8, 10.6, 0.9744, 78640).
+    if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
     return value;
   }
 

@@ -75,7 +75,7 @@ export class Evaluation extends Displayable {
   toText(): string {
     const head = `${this.split} accuracy ${(this.accuracy * 100).toFixed(1)} % (${this.files.length - this.misclassified.length}/${this.files.length})`;
     const mistakes = this.misclassified.slice(0, 10).map((m) => `  ${path.basename(m.path)}: ${m.label} taken for ${m.predicted} (${(m.confidence * 100).toFixed(0)} %)`);
-    return [head, this.perClassTable().toText(), this.confusionTable().toText(), `Misclassified (${this.misclassified.length}):`, ...mistakes].join("\n\n");
+    return [head, this.perClassTable().toText(), this.confusionTable().toText(), [`Misclassified (${this.misclassified.length}):`, ...mistakes].join("\n")].join("\n\n");
   }
 
   toHTML(): string {
