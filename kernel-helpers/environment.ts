@@ -33,19 +33,7 @@ export function budget(): Budget {
 
 function visibleGpu(): string {
   const nvidia = fs.existsSync("/dev/nvidia0") || fs.existsSync("/proc/driver/nvidia/version");
-  const gpuBuild = isGpuBuild();
-  if (nvidia && gpuBuild) return "NVIDIA GPU, used by tfjs-node-gpu";
-  if (nvidia) return "NVIDIA GPU present, not used (this build is CPU-only)";
-  return "none visible";
-}
-
-function isGpuBuild(): boolean {
-  try {
-    require.resolve("@tensorflow/tfjs-node-gpu");
-    return true;
-  } catch {
-    return false;
-  }
+  return nvidia ? "NVIDIA GPU present, not used (this project builds the CPU tfjs-node)" : "none visible";
 }
 
 export class Environment extends Table {

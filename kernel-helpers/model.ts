@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
-import { Displayable, Table } from "./display";
+import { Displayable, escapeHtml, Table } from "./display";
 import { cachedDownload, downloadable } from "./download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
@@ -239,7 +239,7 @@ export class Inception extends Displayable {
   }
 
   toHTML(): string {
-    return `<p><b>${this.toText()}</b><br><small>${this.source.provenance}</small></p>` + this.summary().toHTML();
+    return `<p><b>${escapeHtml(this.toText())}</b><br><small>${escapeHtml(this.source.provenance)}</small></p>` + this.summary().toHTML();
   }
 }
 
