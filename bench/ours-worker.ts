@@ -3,7 +3,7 @@
 // usage: ours-worker.ts KIND BATCH SIZE STEPS
 import { loadInceptionV3, tf } from "inception-lab";
 import { attachHead, Head } from "../kernel-helpers/classifier";
-import { splitForward } from "../kernel-helpers/modes";
+import { splitForward } from "../kernel-helpers/phases";
 import { lossAndAccuracy } from "../kernel-helpers/training";
 
 const [kind, batchArg, sizeArg, stepsArg] = process.argv.slice(2);

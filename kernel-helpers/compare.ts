@@ -8,7 +8,9 @@ import type { Evaluation } from "./evaluation";
 import type { ImageFolder } from "./image-folder";
 import { BLOCKS, type CutLayer } from "./inception";
 import type { Inception } from "./model";
-import { fineTune, formatFlops, retrainFinalLayer, trainFromScratch, type TrainingRun, type TrainOptions } from "./modes";
+import { fineTune, retrainFinalLayer, trainFromScratch } from "./modes";
+import { formatFlops, type TrainingRun } from "./run";
+import type { TrainOptions } from "./train-options";
 
 export type CompareEntry = "retrain-final-layer" | "fine-tune-top" | "fine-tune" | "from-scratch";
 

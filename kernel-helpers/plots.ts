@@ -10,7 +10,8 @@ import type { Evaluation } from "./evaluation";
 import { type ImageFolder, SPLITS } from "./image-folder";
 import { BLOCKS, type CutLayer, layerFlops } from "./inception";
 import type { Inception } from "./model";
-import type { Mode, TrainingRun } from "./modes";
+import type { TrainingRun } from "./run";
+import type { Mode } from "./train-options";
 import { tf } from "./tf";
 import type { EpochRecord, History, StepRecord, TrainCallbacks } from "./training";
 

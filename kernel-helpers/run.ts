@@ -1,0 +1,129 @@
+// The result of a training call: history, the trained classifier, evaluation, prediction and saving.
+import * as fs from "fs";
+import * as path from "path";
+import type { BottleneckStats } from "./bottlenecks";
+import type { Classifier, Prediction } from "./classifier";
+import { Displayable, Table } from "./display";
+import type { Evaluation } from "./evaluation";
+import type { ImageFolder, Split } from "./image-folder";
+import type { CutLayer } from "./inception";
+import type { Mode, Resolved } from "./train-options";
+import { tf } from "./tf";
+import type { History } from "./training";
+
+export interface RunInfo {
+  mode: Mode;
+  weights: string;
+  layer: CutLayer;
+  inputSize: number;
+  classes: string[];
+  trainableParameters: number;
+  totalParameters: number;
+  /** Blocks whose weights were trained ("head" is the new classifier). */
+  trainedBlocks: string[];
+  options: Omit<Resolved, "callbacks">;
+  bottlenecks?: BottleneckStats;
+  interrupted: boolean;
+  stoppedEarly: boolean;
+  outOfTime: boolean;
+  /** Seconds of the whole call, feature extraction included. */
+  seconds: number;
+  trainImages: number;
+}
+
+/** The result of a training call: history, the trained classifier, evaluation, prediction and saving. */
+export class TrainingRun extends Displayable {
+  constructor(
+    readonly info: RunInfo,
+    readonly history: History,
+    readonly classifier: Classifier,
+    readonly data: ImageFolder,
+  ) {
+    super();
+  }
+
+  get mode(): Mode {
+    return this.info.mode;
+  }
+
+  get model(): tf.LayersModel {
+    return this.classifier.model;
+  }
+
+  /** Accuracy and mistakes on a split of the data set (default: test). */
+  evaluate(split: Split = "test", data: ImageFolder = this.data): Promise<Evaluation> {
+    return this.classifier.evaluate(data, split);
+  }
+
+  predict(paths: string | string[]): Promise<Prediction[]> {
+    return this.classifier.predict(paths);
+  }
+
+  /** Saves the classifier (tfjs model.json + weights + labels.json) and the history; loadClassifier reads it. */
+  async save(dir: string): Promise<string> {
+    const target = await this.classifier.save(dir);
+    fs.writeFileSync(path.join(target, "history.json"), JSON.stringify({ info: this.info, history: this.history }));
+    return target;
+  }
+
+  /** Training images per second in the last phase (the one that defines the mode), from its steps. */
+  get imagesPerSecond(): number {
+    const steps = this.history.steps;
+    const phase = steps[steps.length - 1]?.phase;
+    const first = steps.findIndex((step) => step.phase === phase);
+    if (first < 0) return 0;
+    const before = first > 0 ? steps[first - 1] : { images: 0, seconds: 0 };
+    const last = steps[steps.length - 1];
+    return (last.images - before.images) / Math.max(last.seconds - before.seconds, 1e-9);
+  }
+
+  get bestValidationAccuracy(): number | null {
+    const values = this.history.epochs.map((e) => e.valAccuracy).filter((v): v is number => v !== null);
+    return values.length ? Math.max(...values) : null;
+  }
+
+  summaryTable(): Table {
+    const i = this.info;
+    const last = this.history.epochs[this.history.epochs.length - 1];
+    const ended = i.interrupted ? "interrupted (best weights kept)" : i.outOfTime ? "time budget reached" : i.stoppedEarly ? "stopped early" : "completed";
+    const rows: [string, string | number][] = [
+      ["mode", i.mode],
+      ["weights", i.weights],
+      ["network", `Inception-v3 cut at ${i.layer}, input ${i.inputSize}x${i.inputSize}`],
+      ["trained", `${i.trainedBlocks.join(", ")}: ${(i.trainableParameters / 1e6).toFixed(2)}M of ${(i.totalParameters / 1e6).toFixed(2)}M parameters`],
+      ["epochs", `${this.history.epochs.length} (${this.history.steps.length} steps), ${ended}`],
+      ["train loss / accuracy", last ? `${last.loss.toFixed(3)} / ${last.accuracy.toFixed(3)}` : "-"],
+      ["best validation accuracy", this.bestValidationAccuracy?.toFixed(3) ?? "- (no validation split)"],
+      ["wall time", `${i.seconds.toFixed(1)} s${i.bottlenecks ? ` (features: ${i.bottlenecks.computed} computed, ${i.bottlenecks.cached} from cache, ${i.bottlenecks.seconds.toFixed(1)} s)` : ""}`],
+      ["training throughput", `${this.imagesPerSecond.toFixed(1)} images/s`],
+      ["compute", last ? `${formatFlops(last.flops)} in the training loop` : "-"],
+    ];
+    return new Table(["", ""], rows, `Training run: ${i.mode} on ${i.classes.length} classes`);
+  }
+
+  toText(): string {
+    return this.summaryTable().toText();
+  }
+
+  toHTML(): string {
+    return this.summaryTable().toHTML() + `<p><small>run.evaluate() for test accuracy and mistakes; run.history for every step; run.save(dir) to keep it.</small></p>`;
+  }
+}
+
+export function formatFlops(flops: number): string {
+  const [value, unit] = flops >= 1e12 ? [flops / 1e12, "TFLOP"] : flops >= 1e9 ? [flops / 1e9, "GFLOP"] : [flops / 1e6, "MFLOP"];
+  return `${value.toFixed(value < 10 ? 2 : 0)} ${unit}`;
+}
+
+let latest: TrainingRun | null = null;
+
+/** Records the run lastRun() returns. */
+export function remember(run: TrainingRun): TrainingRun {
+  latest = run;
+  return run;
+}
+
+/** The most recent run, also one a kernel interrupt cut short (its cell never got the result). */
+export function lastRun(): TrainingRun | null {
+  return latest;
+}
