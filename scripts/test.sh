@@ -21,8 +21,8 @@ export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 echo "[test] type check (tsc --noEmit)"
 tsc --noEmit -p .
 files=("$@")
-# Default: the unit tests first, then the notebooks through the real kernel.
-[ ${#files[@]} -gt 0 ] || files=($(ls test/*.test.ts | grep -v notebooks.test.ts) test/notebooks.test.ts)
+# Node's runner takes files in name order: tutorials.test.ts (the notebooks) comes last.
+[ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)
 echo "[test] ${#files[@]} test files, budget $INCEPTION_LAB_BUDGET"
 # One file at a time: the tests train networks and each wants both cores.
 exec node --require ts-node/register/transpile-only --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -1,4 +1,4 @@
-// Executes every notebook in notebooks/ through the real tslab kernel (nbclient), on the budget
+// Executes every tutorial notebook in notebooks/ through the real tslab kernel (nbclient), on the budget
 // INCEPTION_LAB_BUDGET names (scripts/test.sh sets "fast"). Outputs go to test-output/notebooks/,
 // so the committed notebooks and their recorded outputs are never overwritten by a test run.
 import { test } from "node:test";
