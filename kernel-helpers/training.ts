@@ -100,6 +100,8 @@ export function lossAndAccuracy(logits: tf.Tensor2D, labels: tf.Tensor1D, classe
   });
 }
 
+const MIN_LOSS_DELTA = 1e-4;
+
 /** Runs phases one after another; stops early, on the time budget, or on a kernel interrupt. */
 export class TrainingLoop {
   readonly history: History = { steps: [], epochs: [] };
@@ -160,7 +162,8 @@ export class TrainingLoop {
             const record: StepRecord = { step: this.history.steps.length + 1, epoch, phase: phase.name, loss, accuracy, seconds: this.seconds, images: this.images };
             this.history.steps.push(record);
             this.options.callbacks.onBatchEnd?.(record);
-            progress?.update(this.history.steps.length, `${phase.name} epoch ${epoch}/${totalEpochs} · loss ${loss.toFixed(3)} · acc ${accuracy.toFixed(3)}${detail}`);
+            const imagesPerSecond = this.images / Math.max(this.seconds, 1e-9);
+            progress?.update(this.history.steps.length, `${phase.name} epoch ${epoch}/${totalEpochs} · loss ${loss.toFixed(3)} · acc ${accuracy.toFixed(3)} · ${imagesPerSecond.toFixed(imagesPerSecond < 100 ? 1 : 0)} images/s${detail}`);
             await new Promise((resolve) => setImmediate(resolve)); // lets an interrupt signal in
             if (this.options.maxSeconds && this.seconds > this.options.maxSeconds) this.outOfTime = this.stopRequested = true;
             if (this.stopRequested) break;
@@ -216,11 +219,14 @@ export class TrainingLoop {
     return values;
   }
 
-  /** Keeps a copy of the weights when validation accuracy improved (ties: lower validation loss). */
+  /**
+   * Keeps a copy of the weights when validation accuracy improved; on equal accuracy, when validation
+   * loss fell by more than MIN_LOSS_DELTA (so a creeping loss does not hold off early stopping forever).
+   */
   private keepIfBest(record: EpochRecord): boolean {
     const accuracy = record.valAccuracy ?? record.accuracy;
     const loss = record.valLoss ?? record.loss;
-    if (this.best && (accuracy < this.best.accuracy || (accuracy === this.best.accuracy && loss >= this.best.loss))) return false;
+    if (this.best && (accuracy < this.best.accuracy || (accuracy === this.best.accuracy && loss > this.best.loss - MIN_LOSS_DELTA))) return false;
     tf.dispose(this.best?.weights ?? []);
     this.best = { accuracy, loss, weights: this.options.weights().map((w) => tf.clone(w.read())) };
     return true;

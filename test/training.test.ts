@@ -205,3 +205,12 @@ test("retraining with distortions computes training features per step; validatio
   assert.notEqual(run.history.epochs[0].valAccuracy, null, "validated");
   assert.ok(run.history.epochs[0].flops > 100 * plain.history.epochs[0].flops, "each step runs the frozen network");
 });
+
+test("early stopping ends a run that stopped improving and keeps the best epoch's weights", async () => {
+  const { inception, data } = await setup();
+  // A learning rate this small leaves validation accuracy and loss where they are.
+  const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 20, batchSize: 16, learningRate: 1e-9, earlyStopping: 2 });
+  assert.equal(run.info.stoppedEarly, true);
+  assert.equal(run.history.epochs.length, 3, "the first epoch, then two without improvement");
+  assert.match(run.toText(), /stopped early/);
+});
