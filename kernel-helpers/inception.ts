@@ -4,6 +4,7 @@
 // them the way the weights expect.
 import type { SymbolicTensor } from "@tensorflow/tfjs-node";
 import { BatchNorm } from "./batch-norm";
+import { installLeanGradients } from "./lean-gradients";
 import { registerFastReluGradient } from "./native-ops";
 import { tf } from "./tf";
 
@@ -24,6 +25,7 @@ export const CUT_LAYERS = BLOCKS.filter((b): b is CutLayer => b !== "stem" && b 
 export const MIN_INPUT_SIZE = 75;
 
 registerFastReluGradient();
+installLeanGradients();
 
 export interface ArchitectureOptions {
   /** Side of the square input image; 299 as trained, at least 75. */

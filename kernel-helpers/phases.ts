@@ -30,41 +30,69 @@ export interface Setup {
   classes: number;
 }
 
-/** The part of `model` from `start` on, as a model of its own sharing the layers (and weights). */
-function modelFrom(model: tf.LayersModel, start: tf.SymbolicTensor): tf.LayersModel {
-  const input = tf.input({ shape: start.shape.slice(1) as number[] });
-  const mapped = new Map<number, tf.SymbolicTensor>([[start.id, input]]);
+interface PlanStep {
+  layer: tf.layers.Layer;
+  inputs: number[];
+  outputs: number[];
+}
+
+/** The layers of `model` that compute its output from `start`, in order, as steps over tensor ids. */
+function planFrom(model: tf.LayersModel, start: tf.SymbolicTensor): PlanStep[] {
+  const known = new Set([start.id]);
+  const steps: PlanStep[] = [];
   for (const layer of model.layers) {
     // A shared layer has several nodes (the head is applied to features and to the network): take
-    // the ones whose inputs are already mapped.
-    for (const node of [...layer.inboundNodes]) {
-      const inputs = node.inputTensors;
-      if (inputs.length === 0 || !inputs.every((t) => mapped.has(t.id)) || mapped.has(node.outputTensors[0].id)) continue;
-      const args = inputs.map((t) => mapped.get(t.id)!);
-      const outputs = layer.apply(args.length === 1 ? args[0] : args) as tf.SymbolicTensor | tf.SymbolicTensor[];
-      [outputs].flat().forEach((out, i) => mapped.set(node.outputTensors[i].id, out));
+    // the ones whose inputs are known.
+    for (const node of layer.inboundNodes) {
+      const inputs = node.inputTensors.map((t) => t.id);
+      const outputs = node.outputTensors.map((t) => t.id);
+      if (inputs.length === 0 || !inputs.every((id) => known.has(id)) || outputs.some((id) => known.has(id))) continue;
+      steps.push({ layer, inputs, outputs });
+      outputs.forEach((id) => known.add(id));
     }
   }
-  const output = mapped.get(model.outputs[0].id);
-  if (!output) throw new Error(`The model's output does not depend on ${start.name} alone.`);
-  return tf.model({ inputs: input, outputs: output });
+  if (!known.has(model.outputs[0].id)) throw new Error(`The model's output does not depend on ${start.name} alone.`);
+  return steps;
 }
 
 /**
- * A classifier's forward pass split at the last frozen block: `prepare` runs the frozen bottom once per
- * batch outside the gradient tape (so the tape neither records it nor keeps its activations), `logits`
- * runs the rest. With nothing frozen, `prepare` passes images through and `logits` runs everything.
+ * Runs a plan on real tensors, disposing each intermediate as soon as its last reader has run. In a
+ * training step this lowers the peak: tfjs would keep every intermediate until the forward pass ends,
+ * while the gradient tape holds its own references to what the gradients need.
+ */
+function runPlan(steps: PlanStep[], startId: number, x: tf.Tensor, outputId: number, training: boolean): tf.Tensor {
+  const readers = new Map<number, number>();
+  for (const step of steps) for (const id of step.inputs) readers.set(id, (readers.get(id) ?? 0) + 1);
+  const values = new Map<number, tf.Tensor>([[startId, x]]);
+  for (const step of steps) {
+    const inputs = step.inputs.map((id) => values.get(id)!);
+    const result = step.layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training }) as tf.Tensor | tf.Tensor[];
+    [result].flat().forEach((t, i) => values.set(step.outputs[i], t));
+    for (const id of step.inputs) {
+      const left = readers.get(id)! - 1;
+      readers.set(id, left);
+      if (left === 0 && id !== startId && id !== outputId) values.get(id)!.dispose();
+    }
+  }
+  return values.get(outputId)!;
+}
+
+/**
+ * A classifier's forward pass for training, split at the last frozen block: `prepare` runs the frozen
+ * bottom once per batch outside the gradient tape (so the tape neither records it nor keeps its
+ * activations), `logits` runs the rest. With nothing frozen, `prepare` passes images through.
  */
 export function splitForward(inception: Inception, logitsModel: tf.LayersModel, firstTrainedBlock: Block) {
   const from = BLOCKS.indexOf(firstTrainedBlock);
-  if (from <= 0) return { prepare: (images: tf.Tensor) => images, logits: (x: tf.Tensor, training: boolean) => logitsModel.apply(x, { training }) as tf.Tensor2D };
   // Every block reads only the previous block's output: the stem's last pooling, or mixedN's concatenation.
-  const boundary = (BLOCKS[from - 1] === "stem" ? inception.model.getLayer("max_pooling2d_2") : inception.model.getLayer(BLOCKS[from - 1])).output as tf.SymbolicTensor;
-  const bottom = tf.model({ inputs: logitsModel.inputs, outputs: boundary });
-  const top = modelFrom(logitsModel, boundary);
+  const boundary =
+    from <= 0 ? logitsModel.inputs[0] : ((BLOCKS[from - 1] === "stem" ? inception.model.getLayer("max_pooling2d_2") : inception.model.getLayer(BLOCKS[from - 1])).output as tf.SymbolicTensor);
+  const bottom = from <= 0 ? null : tf.model({ inputs: logitsModel.inputs, outputs: boundary });
+  const top = planFrom(logitsModel, boundary);
+  const output = logitsModel.outputs[0].id;
   return {
-    prepare: (images: tf.Tensor) => tf.tidy(() => bottom.apply(images, { training: false }) as tf.Tensor),
-    logits: (x: tf.Tensor, training: boolean) => top.apply(x, { training }) as tf.Tensor2D,
+    prepare: (images: tf.Tensor) => (bottom ? tf.tidy(() => bottom.apply(images, { training: false }) as tf.Tensor) : images),
+    logits: (x: tf.Tensor, training: boolean) => runPlan(top, boundary.id, x, output, training) as tf.Tensor2D,
   };
 }
 

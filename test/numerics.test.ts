@@ -76,3 +76,37 @@ test("in inference mode the fused batch norm equals tfjs' batchNorm and its inpu
   assert.ok(relativeDifference(fusedBatchNorm(x, offset, mean, variance, 1e-3, false).y, tf.batchNorm(x, mean, variance, offset, tf.ones([6]), 1e-3)) < 1e-6);
   assert.ok(relativeDifference(oursGrad, plainGrad) < 1e-5);
 });
+
+test("lean backpropagation gives tfjs' gradients and holds less memory by the time it reaches the bottom", () => {
+  type Gradients = (f: () => tf.Tensor, xs: tf.Tensor[]) => { value: tf.Tensor; grads: tf.Tensor[] };
+  const engine = tf.engine() as unknown as { gradients: Gradients & { original: Gradients } };
+  assert.ok(engine.gradients.original, "the library installed its backpropagation");
+  const weights = [0, 1, 2, 3, 4, 5].map((i) => tf.variable(tf.randomNormal([128, 128], 0, 0.2, "float32", 20 + i)));
+  const x = tf.randomNormal([512, 128], 0, 1, "float32", 30);
+  // An identity whose gradient runs last in the backward pass and notes the live bytes then.
+  let bytesAtBottom = 0;
+  const probe = tf.customGrad(((input: tf.Tensor) => ({
+    value: input.clone(),
+    gradFunc: (dy: tf.Tensor) => {
+      bytesAtBottom = tf.memory().numBytes;
+      return [dy];
+    },
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const f = () => {
+    let h = probe(tf.matMul(x, weights[0])) as tf.Tensor2D;
+    for (const w of weights.slice(1)) h = tf.relu(tf.matMul(h, w)) as tf.Tensor2D;
+    return tf.sum(tf.square(h));
+  };
+  const run = (gradients: Gradients) => {
+    const result = tf.tidy(() => {
+      const { value, grads } = gradients.call(engine, f, weights);
+      return [value, ...grads];
+    });
+    return { result, bytes: bytesAtBottom };
+  };
+  const lean = run(engine.gradients);
+  const plain = run(engine.gradients.original);
+  assert.ok(Math.abs(lean.result[0].dataSync()[0] - plain.result[0].dataSync()[0]) < 1e-3);
+  lean.result.slice(1).forEach((g, i) => assert.ok(relativeDifference(g, plain.result[i + 1]) < 1e-6, `gradient ${i}`));
+  assert.ok(lean.bytes < plain.bytes * 0.8, `live bytes at the bottom: lean ${lean.bytes}, tfjs ${plain.bytes}`);
+});
