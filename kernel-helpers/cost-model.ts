@@ -2,8 +2,9 @@
 // (a frozen forward pass, a training step through the top blocks, a training step through everything)
 // and multiply by what each recipe does. Turns "2-3 hours vs a day" into computed numbers.
 import { Displayable, Table } from "./display";
-import type { CutLayer } from "./inception";
+import { type Block, BLOCKS, type CutLayer } from "./inception";
 import { loadInceptionV3 } from "./model";
+import { splitForward } from "./phases";
 import { formatDuration } from "./progress";
 import { tf } from "./tf";
 
@@ -41,17 +42,24 @@ export async function measureThroughput(options: { inputSize?: number; batchSize
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % classes), "int32"), classes);
   const features = tf.model({ inputs: input, outputs: pooled });
   const forwardSeconds = await timeSteps(() => tf.tidy(() => (features.predict(x) as tf.Tensor).dataSync()), steps);
-  const trainSeconds = async () => {
+  // The training step the modes take: frozen bottom outside the tape, then loss and update on the rest.
+  const trainSeconds = async (firstTrained: Block) => {
+    const trained = BLOCKS.slice(BLOCKS.indexOf(firstTrained));
+    inception.model.layers.forEach((l) => (l.trainable = trained.includes(inception.blockOf.get(l.name) ?? "top")));
+    const forward = splitForward(inception, model, firstTrained);
     const optimizer = tf.train.sgd(1e-3);
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const seconds = await timeSteps(() => tf.tidy(() => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, variables)!.dataSync()), steps);
+    const step = () =>
+      tf.tidy(() => {
+        const prepared = forward.prepare(x);
+        optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward.logits(prepared, true)) as tf.Scalar, true, variables)!.dataSync();
+      });
+    const seconds = await timeSteps(step, steps);
     optimizer.dispose();
     return seconds;
   };
-  const all = await trainSeconds();
-  const firstTrained = inception.model.layers.findIndex((l) => inception.blockOf.get(l.name) === unfreezeFrom);
-  inception.model.layers.forEach((l, i) => (l.trainable = i >= firstTrained));
-  const top = await trainSeconds();
+  const all = await trainSeconds("stem");
+  const top = await trainSeconds(unfreezeFrom);
   tf.dispose([x, y, ...model.weights.map((w) => w.read())]);
   return { inputSize, batchSize, forward: batchSize / forwardSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom };
 }
