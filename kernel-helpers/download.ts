@@ -23,7 +23,8 @@ export interface DownloadOptions {
   offlineHint?: string;
 }
 
-async function digest(file: string, algorithm: string): Promise<string> {
+/** Hex digest of a file, read as a stream. */
+export async function digest(file: string, algorithm: string): Promise<string> {
   const hash = createHash(algorithm);
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest("hex");

@@ -1,11 +1,10 @@
 // loadInceptionV3: the network with weights from any source, and what a notebook asks of it:
 // pooled features at a cut point, ImageNet classification, a summary of its blocks.
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
 import { Displayable, escapeHtml, Table } from "./display";
-import { cachedDownload, downloadable } from "./download";
+import { cachedDownload, digest, downloadable } from "./download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
 import { tf } from "./tf";
@@ -57,11 +56,7 @@ const BUNDLED_PROVENANCE =
   "with mixed6-mixed10 fine-tuned on a 5-class content-moderation data set; weights quantized to 8 bits. " +
   "A real pretrained network, but not the ImageNet one: its top features are tuned to that task.";
 
-async function fileId(file: string): Promise<string> {
-  const hash = createHash("sha1");
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return `sha1:${hash.digest("hex")}`;
-}
+const fileId = async (file: string) => `sha1:${await digest(file, "sha1")}`;
 
 async function readImagenet(includeTop: boolean): Promise<{ weights: NamedTensorMap; source: WeightsSource }> {
   const { file, md5 } = includeTop ? IMAGENET_FILES.top : IMAGENET_FILES.notop;

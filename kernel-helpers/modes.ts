@@ -56,8 +56,8 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   const cache = new BottleneckCache(inception, layer, o.cacheDir);
   // With distortions, training features are computed per step; validation still uses cached ones.
   const featureSplits: ("train" | "validation")[] = hasDistortions(o.distortions) ? ["validation"] : ["train", "validation"];
-  const features = usesFeatures ? await bottlenecks(inception, layer, data, cache, featureSplits) : null;
-  const sets = features?.sets ?? (await bottlenecks(inception, layer, data, cache, [])).sets;
+  const features = await bottlenecks(inception, layer, data, cache, usesFeatures ? featureSplits : []);
+  const sets = features.sets;
 
   const flops = blockFlops(inception);
   const phases: Phase[] = [];
@@ -96,7 +96,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     totalParameters: countParameters(full.model.weights),
     trainedBlocks,
     options: { ...o, callbacks: undefined } as unknown as RunInfo["options"],
-    bottlenecks: features?.stats,
+    bottlenecks: usesFeatures ? features.stats : undefined,
     interrupted: loop.interrupted,
     stoppedEarly: loop.stoppedEarly,
     outOfTime: loop.outOfTime,

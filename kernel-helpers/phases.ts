@@ -3,20 +3,16 @@
 // frozen block so the frozen part stays outside the gradient tape.
 import { distort, hasDistortions } from "./augment";
 import { BottleneckCache, type BottleneckStats } from "./bottlenecks";
-import { type Block, BLOCKS, type CutLayer, layerFlops } from "./inception";
+import { type Block, BLOCKS, type CutLayer } from "./inception";
 import type { Inception } from "./model";
-import { type ImageFolder, seededRandom } from "./image-folder";
+import { type ImageFolder, seededRandom, shuffleInPlace } from "./image-folder";
 import type { Mode, Resolved } from "./train-options";
 import { tf } from "./tf";
 import { lossAndAccuracy, type LabelledBatch, type Phase } from "./training";
 
+/** Forward FLOPs per image of each block (from the model summary). */
 export function blockFlops(inception: Inception): Map<string, number> {
-  const flops = new Map<string, number>();
-  for (const layer of inception.model.layers) {
-    const block = inception.blockOf.get(layer.name);
-    if (block) flops.set(block, (flops.get(block) ?? 0) + layerFlops(layer));
-  }
-  return flops;
+  return new Map(inception.summary().blocks.map((b) => [b.block, b.gflops * 1e9]));
 }
 
 export function blocksUpTo(layer: CutLayer) {
@@ -154,16 +150,6 @@ export function imagePhase(
   };
 }
 
-function shuffledIndices(n: number, seed: number): number[] {
-  const random = seededRandom(seed);
-  const indices = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [indices[i], indices[j]] = [indices[j], indices[i]];
-  }
-  return indices;
-}
-
 interface FeatureSet {
   x: tf.Tensor2D;
   y: tf.Tensor1D;
@@ -195,7 +181,7 @@ export function headPhase(name: string, s: Setup, inception: Inception, layer: C
         }
         return;
       }
-      const order = shuffledIndices(n, s.o.seed + epoch);
+      const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), s.o.seed + epoch);
       for (let i = 0; i < n; i += s.o.batchSize) {
         const take = tf.tensor1d(order.slice(i, i + s.o.batchSize), "int32");
         const batch: LabelledBatch = { x: tf.gather(features.train.x, take), y: tf.gather(features.train.y, take) as tf.Tensor1D };

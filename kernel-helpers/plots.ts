@@ -8,7 +8,7 @@ import { decodeFile } from "./decode";
 import { Displayable, escapeHtml } from "./display";
 import type { Evaluation } from "./evaluation";
 import { type ImageFolder, SPLITS } from "./image-folder";
-import { BLOCKS, type CutLayer, layerFlops } from "./inception";
+import { BLOCKS, type CutLayer } from "./inception";
 import type { Inception } from "./model";
 import type { TrainingRun } from "./run";
 import type { Mode } from "./train-options";
@@ -298,16 +298,7 @@ export function network(inception: Inception, options: { layer?: CutLayer; unfre
   const layer = options.layer ?? inception.source.featureLayer;
   const cut = BLOCKS.indexOf(layer);
   const unfreezeFrom = BLOCKS.indexOf(options.unfreezeFrom ?? (BLOCKS[Math.max(cut - 1, 1)] as CutLayer));
-  const stats = new Map<string, { parameters: number; gflops: number }>();
-  for (const l of inception.model.layers) {
-    const block = inception.blockOf.get(l.name);
-    if (!block) continue;
-    const s = stats.get(block) ?? { parameters: 0, gflops: 0 };
-    s.parameters += l.countParams();
-    s.gflops += layerFlops(l) / 1e9;
-    stats.set(block, s);
-  }
-  const bodies = BLOCKS.filter((b) => b !== "top").map((block) => ({ block, ...(stats.get(block) ?? { parameters: 0, gflops: 0 }) }));
+  const bodies = inception.summary().blocks.filter((b) => b.block !== "top");
   const width = (inception.model.getLayer(layer).outputShape as number[])[3];
   const classes = options.classes ?? 5;
   const head = { block: "new head", parameters: width * classes + classes, gflops: (2 * width * classes) / 1e9 };
