@@ -1,6 +1,7 @@
 // npm run bench: Inception Lab against Python Keras on the same machine, same inputs, batch size and
-// thread count. Each measurement runs in a fresh process (so peak RSS is its own), Keras and ours
-// alternating, each after a warm-up step; the table shows medians of the per-step times and the ratios.
+// thread count. Each measurement runs in a fresh process (so peak RSS is its own), Keras, ours op by op
+// (tfjs' eager execution, the "before") and ours as the library runs it (steps as TensorFlow graphs)
+// alternating, each after the same warm-up steps; the table shows medians of per-step times and ratios.
 // Results go to bench/results.json and bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
@@ -14,7 +15,8 @@ const root = path.join(__dirname, "..");
 const quick = process.env.BENCH_QUICK === "1";
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 2));
 const threads = process.env.TF_NUM_INTRAOP_THREADS ?? String(os.availableParallelism());
-const env = { ...process.env, TF_NUM_INTRAOP_THREADS: threads, TF_NUM_INTEROP_THREADS: process.env.TF_NUM_INTEROP_THREADS ?? threads, TF_CPP_MIN_LOG_LEVEL: "3" };
+const WARMUP = "3"; // ours traces on its first call (Adam's state on the second) and builds kernels on the graph's first run
+const env = { ...process.env, BENCH_WARMUP: WARMUP, TF_NUM_INTRAOP_THREADS: threads, TF_NUM_INTEROP_THREADS: process.env.TF_NUM_INTEROP_THREADS ?? threads, TF_CPP_MIN_LOG_LEVEL: "3" };
 
 interface Kind {
   kind: string;
@@ -36,12 +38,20 @@ interface Sample {
   peakRssMB: number;
 }
 
-function runWorker(runtime: "keras" | "ours", k: Kind): Sample {
+const RUNTIMES = ["keras", "eager", "ours"] as const;
+type Runtime = (typeof RUNTIMES)[number];
+
+function runWorker(runtime: Runtime, k: Kind): Sample {
   const args = [k.kind, String(k.batch), String(SIZE), String(k.steps)];
   const out =
     runtime === "keras"
       ? execFileSync(path.join(root, ".venv", "bin", "python"), [path.join(__dirname, "keras_worker.py"), ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
-      : execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "ours-worker.ts"), ...args], { env, encoding: "utf8", cwd: root, stdio: ["ignore", "pipe", "ignore"] });
+      : execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "ours-worker.ts"), ...args], {
+          env: { ...env, BENCH_GRAPH: runtime === "ours" ? "1" : "0" },
+          encoding: "utf8",
+          cwd: root,
+          stdio: ["ignore", "pipe", "ignore"],
+        });
   return JSON.parse(out.trim().split("\n").pop()!);
 }
 
@@ -64,11 +74,11 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
 
 (async () => {
   console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
-  const results: Record<string, { keras: Sample[]; ours: Sample[] }> = {};
+  const results: Record<string, Record<Runtime, Sample[]>> = {};
   for (const k of KINDS) {
-    results[k.kind] = { keras: [], ours: [] };
+    results[k.kind] = { keras: [], eager: [], ours: [] };
     for (let round = 0; round < rounds; round++) {
-      for (const runtime of ["keras", "ours"] as const) {
+      for (const runtime of RUNTIMES) {
         process.stdout.write(`  ${k.kind}: ${runtime} round ${round + 1}...`);
         const sample = runWorker(runtime, k);
         results[k.kind][runtime].push(sample);
@@ -81,15 +91,15 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
     const r = results[k.kind];
     const rate = (samples: Sample[]) => k.batch / median(samples.flatMap((s) => s.times));
     const rss = (samples: Sample[]) => Math.max(...samples.map((s) => s.peakRssMB)) / 1024;
-    const [kerasRate, oursRate, kerasRss, oursRss] = [rate(r.keras), rate(r.ours), rss(r.keras), rss(r.ours)];
-    return { kind: k.kind, label: k.label, batch: k.batch, kerasRate, oursRate, speedRatio: oursRate / kerasRate, kerasRss, oursRss, rssRatio: oursRss / kerasRss };
+    const [kerasRate, eagerRate, oursRate, kerasRss, eagerRss, oursRss] = [rate(r.keras), rate(r.eager), rate(r.ours), rss(r.keras), rss(r.eager), rss(r.ours)];
+    return { kind: k.kind, label: k.label, batch: k.batch, kerasRate, eagerRate, oursRate, speedRatio: oursRate / kerasRate, kerasRss, eagerRss, oursRss, rssRatio: oursRss / kerasRss };
   });
   const forward = rows.find((r) => r.kind === "features")!.oursRate;
   const table = new Table(
-    ["work", "batch", "Keras images/s", "ours images/s", "ours / Keras", "Keras peak RSS (GiB)", "ours peak RSS (GiB)", "RSS ours / Keras"],
+    ["work", "batch", "Keras images/s", "ours op by op", "ours (graph)", "ours / Keras", "Keras peak RSS (GiB)", "ours op by op", "ours (graph)", "RSS ours / Keras"],
     [
-      ...rows.map((r) => [r.label, r.batch, fixed(r.kerasRate), fixed(r.oursRate), `${r.speedRatio.toFixed(2)}x`, fixed(r.kerasRss), fixed(r.oursRss), `${r.rssRatio.toFixed(2)}x`]),
-      [`decode + resize JPEGs to ${SIZE}x${SIZE} (sharp)`, 32, "", fixed(decode.imagesPerSecond), `${(decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", ""],
+      ...rows.map((r) => [r.label, r.batch, fixed(r.kerasRate), fixed(r.eagerRate), fixed(r.oursRate), `${r.speedRatio.toFixed(2)}x`, fixed(r.kerasRss), fixed(r.eagerRss), fixed(r.oursRss), `${r.rssRatio.toFixed(2)}x`]),
+      [`decode + resize JPEGs to ${SIZE}x${SIZE} (sharp)`, 32, "", "", fixed(decode.imagesPerSecond), `${(decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", "", ""],
     ],
   );
   console.log(`\n${table.toText()}`);
@@ -99,7 +109,7 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
   const markdown = [
     "# Benchmark results",
     "",
-    `${stamp}, ${machine}. Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} alternating round(s) per row, medians of per-step times after a warm-up step. Regenerate with \`npm run bench\`.`,
+    `${stamp}, ${machine}. Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps; "ours (graph)" is the library as it runs, "op by op" the same code with \`graph: false\`. Regenerate with \`npm run bench\`.`,
     "",
     "| " + table.columns.join(" | ") + " |",
     "|" + table.columns.map(() => "---").join("|") + "|",

@@ -26,7 +26,8 @@ keras.utils.set_random_seed(0)
 
 
 def timed(step):
-    step()  # warm-up: graph building and first-run costs
+    for _ in range(int(os.environ.get("BENCH_WARMUP", "1"))):
+        step()  # warm-up: graph building and first-run costs
     times = []
     for _ in range(steps):
         started = time.perf_counter()

@@ -44,9 +44,10 @@ export function fusedBatchNorm(x: Tensor, offset: Tensor1D, mean: Tensor1D, vari
     const scale = tf.onesLike(shift);
     const statistics = training ? [tf.tensor1d([]), tf.tensor1d([])] : [mean, variance];
     const [y, batchMean, batchVariance, reserve1, reserve2, reserve3] = backend.executeMultipleOutputs("FusedBatchNormV3", fusedAttrs(epsilon, training, true), [input, scale, shift, ...statistics], 6);
-    // The kernel reports the unbiased variance; Keras' moving average uses the biased one. Kept past
-    // this scope for the moving averages; the caller disposes them.
-    if (training) batchStatistics = [tf.keep(batchMean as Tensor1D), tf.keep(tf.mul(batchVariance, (n - 1) / n) as Tensor1D)];
+    // The kernel reports the unbiased variance; Keras' moving average uses the biased one: times
+    // 1 - 1/n, computed by ops so that the only constant is n, which a graph traced at small batch
+    // sizes can scale (graph.ts). Kept past this scope for the moving averages; the caller disposes them.
+    if (training) batchStatistics = [tf.keep(batchMean as Tensor1D), tf.keep(tf.mul(batchVariance, tf.sub(1, tf.reciprocal(tf.scalar(n)))) as Tensor1D)];
     save([input, scale, reserve1, reserve2, reserve3]);
     return {
       value: y,

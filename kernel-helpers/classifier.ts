@@ -8,6 +8,7 @@ import { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "./image-folder";
 import type { CutLayer } from "./inception";
 import type { Inception } from "./model";
+import { dropout } from "./native-ops";
 import { tf } from "./tf";
 import { saveAtomically } from "./training";
 
@@ -19,6 +20,11 @@ export class Head {
 
   constructor(classes: number, dropoutRate: number, seed: number) {
     this.dropout = tf.layers.dropout({ rate: dropoutRate, seed, name: "head_dropout" });
+    // Same layer (it saves and loads as tfjs' Dropout), masks drawn by TensorFlow: see native-ops' dropout.
+    this.dropout.call = (inputs, kwargs) => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      return kwargs.training && dropoutRate > 0 ? dropout(x, dropoutRate, seed) : x;
+    };
     this.dense = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed }), name: "logits" });
     this.softmax = tf.layers.activation({ activation: "softmax", name: "probabilities" });
   }

@@ -7,6 +7,7 @@ import { loadInceptionV3 } from "./model";
 import { splitForward } from "./phases";
 import { formatDuration } from "./progress";
 import { tf } from "./tf";
+import { TrainingStep } from "./training";
 
 export interface Throughput {
   inputSize: number;
@@ -20,16 +21,17 @@ export interface Throughput {
   unfreezeFrom: CutLayer;
 }
 
-async function timeSteps(step: () => void, steps: number): Promise<number> {
-  step(); // warm-up: the first step builds kernels and is much slower
+async function timeSteps(step: () => unknown, steps: number): Promise<number> {
+  // Warm-up: the first call traces the graph, the graph's first run builds its kernels.
+  for (let i = 0; i < 2; i++) await step();
   const started = performance.now();
-  for (let i = 0; i < steps; i++) step();
+  for (let i = 0; i < steps; i++) await step();
   return (performance.now() - started) / 1000 / steps;
 }
 
 /**
  * Measures throughput on this machine with random weights (speed does not depend on their values),
- * at the given input size. A few steps each after a warm-up step: seconds at 75 px, a minute at 299.
+ * at the given input size. A few steps each after two warm-up steps: seconds at 75 px, a minute at 299.
  */
 export async function measureThroughput(options: { inputSize?: number; batchSize?: number; steps?: number; unfreezeFrom?: CutLayer; classes?: number } = {}): Promise<Throughput> {
   const { inputSize = 299, batchSize = 8, steps = 3, unfreezeFrom = "mixed7", classes = 5 } = options;
@@ -39,22 +41,22 @@ export async function measureThroughput(options: { inputSize?: number; batchSize
   const logits = tf.layers.dense({ units: classes }).apply(pooled) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: logits });
   const x = tf.randomUniform([batchSize, inputSize, inputSize, 3], 0, 255);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % classes), "int32"), classes);
-  const features = tf.model({ inputs: input, outputs: pooled });
-  const forwardSeconds = await timeSteps(() => tf.tidy(() => (features.predict(x) as tf.Tensor).dataSync()), steps);
+  const y = tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % classes), "int32");
+  const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize })).dispose(), steps);
   // The training step the modes take: frozen bottom outside the tape, then loss and update on the rest.
   const trainSeconds = async (firstTrained: Block) => {
     const trained = BLOCKS.slice(BLOCKS.indexOf(firstTrained));
     inception.model.layers.forEach((l) => (l.trainable = trained.includes(inception.blockOf.get(l.name) ?? "top")));
     const forward = splitForward(inception, model, firstTrained);
     const optimizer = tf.train.sgd(1e-3);
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const step = () =>
-      tf.tidy(() => {
-        const prepared = forward.prepare(x);
-        optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward.logits(prepared, true)) as tf.Scalar, true, variables)!.dataSync();
-      });
-    const seconds = await timeSteps(step, steps);
+    const step = new TrainingStep(forward.logits, optimizer, model.trainableWeights.map((w) => w.read() as tf.Variable), { classes });
+    const seconds = await timeSteps(() => {
+      const prepared = forward.prepare(x);
+      step.run(prepared, y);
+      if (prepared !== x) prepared.dispose();
+    }, steps);
+    step.dispose();
+    forward.dispose();
     optimizer.dispose();
     return seconds;
   };

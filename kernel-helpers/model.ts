@@ -7,6 +7,7 @@ import { Displayable, escapeHtml, Table } from "./display";
 import { cachedDownload, digest, downloadable } from "./download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
+import { CompiledFunction } from "./graph";
 import { tf } from "./tf";
 import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
 
@@ -157,7 +158,7 @@ export interface Prediction {
 
 /** Inception-v3 with its weights' source and preprocessing; `model` is the tfjs LayersModel. */
 export class Inception extends Displayable {
-  private readonly featureModels = new Map<CutLayer, tf.LayersModel>();
+  private readonly featureModels = new Map<CutLayer, { model: tf.LayersModel; graph: CompiledFunction }>();
 
   constructor(
     readonly model: tf.LayersModel,
@@ -169,25 +170,29 @@ export class Inception extends Displayable {
     super();
   }
 
-  private featureModel(layer: CutLayer): tf.LayersModel {
-    let model = this.featureModels.get(layer);
-    if (!model) {
+  /** The network to `layer` with pooling, and the same as a TensorFlow graph per batch shape (graph.ts). */
+  private featureModel(layer: CutLayer) {
+    let entry = this.featureModels.get(layer);
+    if (!entry) {
       const pooled = tf.layers.globalAveragePooling2d({ name: `${layer}_features` }).apply(this.model.getLayer(layer).output) as tf.SymbolicTensor;
-      model = tf.model({ inputs: this.model.inputs, outputs: pooled });
-      this.featureModels.set(layer, model);
+      const model = tf.model({ inputs: this.model.inputs, outputs: pooled });
+      const graph = new CompiledFunction(([x]) => [model.predict(x) as tf.Tensor], { variables: () => this.model.weights.map((w) => w.read() as tf.Variable) });
+      entry = { model, graph };
+      this.featureModels.set(layer, entry);
     }
-    return model;
+    return entry;
   }
 
   /** Global-average-pooled features at a cut point (default mixed10: 2048 numbers per image). */
   async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number } = {}): Promise<Tensor2D> {
     const { layer = "mixed10", batchSize = 32 } = options;
     if (!CUT_LAYERS.includes(layer)) throw new Error(`layer: "${layer}" is not a cut point. Use one of ${CUT_LAYERS.join(", ")}.`);
-    const model = this.featureModel(layer);
+    const { model, graph } = this.featureModel(layer);
     const parts: tf.Tensor[] = [];
     try {
       for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
-        parts.push(tf.tidy(() => model.predict(batch) as tf.Tensor));
+        // Full batches run as a graph; a last, smaller one runs op by op rather than tracing its own.
+        parts.push(tf.tidy(() => (batch.shape[0] === batchSize ? graph.run([batch])[0] : (model.predict(batch) as tf.Tensor))));
         batch.dispose();
       }
       if (parts.length === 0) throw new Error("features: no images given.");

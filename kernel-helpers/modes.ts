@@ -82,7 +82,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     const backwardFlops = 2 * trainedBlocks.reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
     trained = full.model.trainableWeights;
     phases.push(
-      imagePhase(mode === "fine-tune" ? "fine-tune" : "train", s, full.logitsModel, makeOptimizer(o.optimizer, o.learningRate), o.epochs, inception.inputSize, forwardFlops + backwardFlops, splitForward(inception, full.logitsModel, BLOCKS[from])),
+      imagePhase(mode === "fine-tune" ? "fine-tune" : "train", s, full.logitsModel, makeOptimizer(o.optimizer, o.learningRate), o.epochs, inception.inputSize, forwardFlops + backwardFlops, splitForward(inception, full.logitsModel, BLOCKS[from], o.graph)),
     );
   }
 
@@ -108,6 +108,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   const loop = new TrainingLoop({
     classes: s.classes,
     labelSmoothing: o.labelSmoothing,
+    graph: o.graph,
     earlyStopping: o.earlyStopping,
     maxSeconds: o.maxSeconds,
     progress: o.progress,

@@ -7,6 +7,7 @@ interface Binding {
   TF_ATTR_STRING: number;
   TF_ATTR_FLOAT: number;
   TF_ATTR_BOOL: number;
+  TF_ATTR_INT: number;
   TF_FLOAT: number;
   TF_INT32: number;
 }
@@ -22,7 +23,7 @@ export function nativeBackend(): NativeBackend {
   return backend as NativeBackend;
 }
 
-export type Attr = { type: "dtype"; value: "float32" | "int32" } | { type: "string"; value: string } | { type: "float"; value: number } | { type: "bool"; value: boolean };
+export type Attr = { type: "dtype"; value: "float32" | "int32" } | { type: "string"; value: string } | { type: "float"; value: number } | { type: "bool"; value: boolean } | { type: "int"; value: number };
 
 export function attrs(values: Record<string, Attr>): object[] {
   const b = nativeBackend().binding;
@@ -36,6 +37,8 @@ export function attrs(values: Record<string, Attr>): object[] {
         return { name, type: b.TF_ATTR_FLOAT, value: attr.value };
       case "bool":
         return { name, type: b.TF_ATTR_BOOL, value: attr.value };
+      case "int":
+        return { name, type: b.TF_ATTR_INT, value: attr.value };
     }
   });
 }
@@ -67,5 +70,22 @@ export function registerFastReluGradient(): void {
     kernelName: "Relu",
     outputsToSave: [true],
     gradFunc: (dy, saved) => ({ x: () => nativeBackend().executeSingleOutput("ReluGrad", attrs({ T: { type: "dtype", value: "float32" } }), [dy as tf.Tensor, saved[0]]) }),
+  });
+}
+
+/**
+ * Dropout with TensorFlow's RandomUniform. tfjs draws its masks in JavaScript, which a step traced into
+ * a graph would freeze into one constant mask; TensorFlow's op draws a new mask on every run, eager or
+ * graph, from a sequence fixed by `seed`.
+ */
+export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const uniform = nativeBackend().executeSingleOutput(
+      "RandomUniform",
+      attrs({ seed: { type: "int", value: seed }, seed2: { type: "int", value: 1 }, dtype: { type: "dtype", value: "float32" }, T: { type: "dtype", value: "int32" } }),
+      [tf.tensor1d(x.shape, "int32")],
+    );
+    const keep = 1 - rate;
+    return tf.mul(x, tf.div(tf.floor(tf.add(uniform, keep)), keep));
   });
 }

@@ -8,6 +8,7 @@ import type { Inception } from "./model";
 import { type ImageFolder, seededRandom, shuffleInPlace } from "./image-folder";
 import type { Mode, Resolved } from "./train-options";
 import { tf } from "./tf";
+import { CompiledFunction } from "./graph";
 import { lossAndAccuracy, type LabelledBatch, type Phase } from "./training";
 
 /** Forward FLOPs per image of each block (from the model summary). */
@@ -76,9 +77,10 @@ function runPlan(steps: PlanStep[], startId: number, x: tf.Tensor, outputId: num
 /**
  * A classifier's forward pass for training, split at the last frozen block: `prepare` runs the frozen
  * bottom once per batch outside the gradient tape (so the tape neither records it nor keeps its
- * activations), `logits` runs the rest. With nothing frozen, `prepare` passes images through.
+ * activations), `logits` runs the rest. With nothing frozen, `prepare` passes images through. With
+ * `graph`, `prepare` runs as a TensorFlow graph per batch shape; `dispose` frees those.
  */
-export function splitForward(inception: Inception, logitsModel: tf.LayersModel, firstTrainedBlock: Block) {
+export function splitForward(inception: Inception, logitsModel: tf.LayersModel, firstTrainedBlock: Block, graph = true) {
   const from = BLOCKS.indexOf(firstTrainedBlock);
   // Every block reads only the previous block's output: the stem's last pooling, or mixedN's concatenation.
   const boundary =
@@ -86,9 +88,11 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
   const bottom = from <= 0 ? null : tf.model({ inputs: logitsModel.inputs, outputs: boundary });
   const top = planFrom(logitsModel, boundary);
   const output = logitsModel.outputs[0].id;
+  const frozen = bottom && new CompiledFunction(([x]) => [bottom.apply(x, { training: false }) as tf.Tensor], { enabled: graph, variables: () => bottom.weights.map((w) => w.read() as tf.Variable) });
   return {
-    prepare: (images: tf.Tensor) => (bottom ? tf.tidy(() => bottom.apply(images, { training: false }) as tf.Tensor) : images),
+    prepare: (images: tf.Tensor) => (frozen ? frozen.run([images])[0] : images),
     logits: (x: tf.Tensor, training: boolean) => runPlan(top, boundary.id, x, output, training) as tf.Tensor2D,
+    dispose: () => frozen?.dispose(),
   };
 }
 
@@ -118,6 +122,8 @@ export function imagePhase(
 ): Phase {
   const random = seededRandom(s.o.seed + 17);
   const trainCount = s.data.files("train").length;
+  const variables = () => logitsModel.weights.map((w) => w.read() as tf.Variable);
+  const validationLogits = new CompiledFunction(([x]) => [logitsModel.apply(x, { training: false }) as tf.Tensor], { enabled: s.o.graph, variables });
   return {
     name,
     epochs,
@@ -133,13 +139,17 @@ export function imagePhase(
       }
     },
     logits: forward.logits,
+    dispose: () => {
+      forward.dispose();
+      validationLogits.dispose();
+    },
     async validate() {
       let loss = 0;
       let correct = 0;
       let count = 0;
       for await (const batch of s.data.batches("validation", { size: inputSize, batchSize: Math.max(s.o.batchSize, 32) })) {
         const n = batch.images.shape[0];
-        const result = tf.tidy(() => lossAndAccuracy(logitsModel.apply(batch.images, { training: false }) as tf.Tensor2D, batch.labels, s.classes));
+        const result = tf.tidy(() => lossAndAccuracy(validationLogits.run([batch.images])[0] as tf.Tensor2D, batch.labels, s.classes));
         loss += (await result.loss.data())[0] * n;
         correct += (await result.accuracy.data())[0] * n;
         count += n;

@@ -36,6 +36,8 @@ export interface TrainOptions {
   /** Learning curves drawn live in the notebook while training (default: on in a notebook). */
   liveChart?: boolean;
   callbacks?: TrainCallbacks;
+  /** Run each training step as one TensorFlow graph, traced from the first step (default on; false: op by op, as tfjs runs). */
+  graph?: boolean;
   /** fineTune: train the blocks from this one up ("all": every layer). */
   unfreezeFrom?: CutLayer | "all";
   /** fineTune: epochs of training only the head first, on cached features. */
@@ -69,6 +71,7 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
     unfreezeFrom: "all",
     warmupEpochs: 2,
     warmupLearningRate: 1e-3,
+    graph: true,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   };
   const positive = { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate } as Record<string, number>;
