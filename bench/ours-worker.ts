@@ -45,7 +45,7 @@ async function timed(step: () => Promise<void> | void): Promise<number[]> {
     const x = tf.randomUniform([batch, size, size, 3], 0, 255);
     if (kind === "features") {
       times = await timed(async () => {
-        const f = await inception.features(x, { batchSize: batch });
+        const f = await inception.features(x, { batchSize: batch, graph });
         await f.data();
         f.dispose();
       });

@@ -183,16 +183,19 @@ export class Inception extends Displayable {
     return entry;
   }
 
-  /** Global-average-pooled features at a cut point (default mixed10: 2048 numbers per image). */
-  async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number } = {}): Promise<Tensor2D> {
-    const { layer = "mixed10", batchSize = 32 } = options;
+  /**
+   * Global-average-pooled features at a cut point (default mixed10: 2048 numbers per image). Full
+   * batches run as a TensorFlow graph (`graph: false`: op by op, as tfjs runs models).
+   */
+  async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number; graph?: boolean } = {}): Promise<Tensor2D> {
+    const { layer = "mixed10", batchSize = 32, graph: asGraph = true } = options;
     if (!CUT_LAYERS.includes(layer)) throw new Error(`layer: "${layer}" is not a cut point. Use one of ${CUT_LAYERS.join(", ")}.`);
     const { model, graph } = this.featureModel(layer);
     const parts: tf.Tensor[] = [];
     try {
       for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
         // Full batches run as a graph; a last, smaller one runs op by op rather than tracing its own.
-        parts.push(tf.tidy(() => (batch.shape[0] === batchSize ? graph.run([batch])[0] : (model.predict(batch) as tf.Tensor))));
+        parts.push(tf.tidy(() => (asGraph && batch.shape[0] === batchSize ? graph.run([batch])[0] : (model.predict(batch) as tf.Tensor))));
         batch.dispose();
       }
       if (parts.length === 0) throw new Error("features: no images given.");

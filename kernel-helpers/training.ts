@@ -108,7 +108,7 @@ export function lossAndAccuracy(logits: tf.Tensor2D, labels: tf.Tensor1D, classe
 /**
  * One optimizer step as every mode takes it: loss and accuracy of the logits, then the update of
  * `variables`. With `graph` (the default) each batch shape's first step is traced and later steps run
- * as one TensorFlow graph (graph.ts): measured here, a full fine-tune step at 299 px runs 1.4x faster
+ * as one TensorFlow graph (graph.ts): measured here, a full fine-tune step at 299 px runs 1.35x faster
  * than op by op. The bench and the cost model time this same step.
  */
 export class TrainingStep {
