@@ -120,10 +120,10 @@ class Recorder {
     // Variables can share a handle (a clone's weights until it trains): feed the one the caller named.
     if (candidates) return this.feed(id, candidates.find((v) => this.preferred.has(v)) ?? candidates[0]);
     const info = this.described.get(id);
-    if (!info) throw new Error(`traceGraph: tensor ${id} was made before the trace and is not a variable or an input; pass it as an input.`);
+    if (!info) throw new Error(`tensor ${id} was made before the trace and is not a variable or an input; pass it as an input.`);
     const values = this.b.tensorDataSync(id);
     if (tf.util.sizeFromShape(info.shape) > MAX_CAPTURED_ELEMENTS) {
-      throw new Error(`traceGraph: the function reads a tensor of shape [${info.shape}] that is neither an input nor a variable; pass it as an input.`);
+      throw new Error(`the function reads a tensor of shape [${info.shape}] that is neither an input nor a variable; pass it as an input.`);
     }
     return this.constant(id, info.shape, info.dtype, values);
   }
@@ -174,7 +174,7 @@ export function record(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tens
     },
     tensorDataSync: {
       value: (id: number) => {
-        if (recorder.sources.has(id)) throw new Error("traceGraph: the function reads a tensor's values in JavaScript; a graph cannot depend on them.");
+        if (recorder.sources.has(id)) throw new Error("the function reads a tensor's values in JavaScript; a graph cannot depend on them.");
         return b.tensorDataSync(id);
       },
     },
@@ -232,14 +232,14 @@ export function resize(first: Recording, a: number, second: Recording, b: number
     if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: a constant's shape is not linear in the batch size`);
     const [xs, ys] = [numbers(x), numbers(y)];
     if (Buffer.compare(x.bytes, y.bytes) === 0 && tf.util.arraysEqual(x.shape, y.shape)) return x;
-    if (!xs || !ys) throw new Error(`${where}: a constant of type ${x.dtype} differs between batch sizes`);
+    if (!xs || !ys) throw new Error(`${where}: a constant of type ${x.dtype} differs between batch sizes (random numbers drawn in JavaScript?)`);
     if (xs.length === ys.length && tf.util.arraysEqual(x.shape, y.shape)) {
       const values = Array.from(xs, (v, k) => at(v, ys[k]));
       if (x.dtype === DT_INT32 && !values.every(Number.isInteger)) throw new Error(`${where}: an integer constant is not linear in the batch size`);
       return { ...x, bytes: bytesOf(x.dtype, values) };
     }
     const fill = xs[0];
-    if (!Array.from(xs).every((v) => v === fill) || !Array.from(ys).every((v) => v === fill)) throw new Error(`${where}: a constant changes shape and holds different values`);
+    if (!Array.from(xs).every((v) => v === fill) || !Array.from(ys).every((v) => v === fill)) throw new Error(`${where}: a constant changes shape and holds different values (random numbers drawn in JavaScript?)`);
     return { ...x, shape, bytes: bytesOf(x.dtype, new Array(tf.util.sizeFromShape(shape)).fill(fill)) };
   });
 }
@@ -295,7 +295,7 @@ function attrValue(attr: OpAttr) {
       value.setShape(shapeProto(attr.value as number[]));
       break;
     default:
-      throw new Error(`traceGraph: attribute ${attr.name} has a type (${attr.type}) the recorder does not know.`);
+      throw new Error(`attribute ${attr.name} has a type (${attr.type}) the recorder does not know.`);
   }
   if (list) value.setList(list);
   return value;

@@ -114,11 +114,11 @@ export function compileGraph(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: t
     if (!a || !b || (c === null)) throw new Error("the function makes new variables on every call");
     let nodes: GraphNode[];
     if (c) {
-      if (!sameNodes(resize(a, sizes[0], b, sizes[1], sizes[2]), c.nodes)) throw new Error("constants are not linear in the batch size");
+      if (!sameNodes(resize(a, sizes[0], b, sizes[1], sizes[2]), c.nodes)) throw new Error("constants are not linear in the batch size (random numbers drawn in JavaScript?)");
       nodes = resize(a, sizes[0], c, sizes[2], batch);
     } else {
       // Same size twice: any difference is a value drawn in JavaScript, which a graph would freeze.
-      if (!sameNodes(a.nodes, b.nodes)) throw new Error("the function makes different constants on every call");
+      if (!sameNodes(a.nodes, b.nodes)) throw new Error("the function makes different constants on every call (random numbers drawn in JavaScript?)");
       nodes = a.nodes;
     }
     return new Graph(loadSession(nodes), nodes, a);
@@ -130,8 +130,8 @@ export function compileGraph(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: t
 /**
  * A tensor function run as graphs, one per input shape (a training step's last, smaller batch gets its
  * own). A shape's first call compiles its graph and runs it. A function that cannot be compiled runs
- * op by op, with the reason in `notCompiled`; so do shapes past `maxGraphs`, and every call with
- * `enabled: false` (for comparison and debugging).
+ * op by op, with the reason in `notCompiled` and in a warning; so do shapes past `maxGraphs`, and every
+ * call with `enabled: false` (for comparison and debugging).
  */
 export class CompiledFunction {
   private readonly graphs = new Map<string, Graph | null>();
@@ -152,6 +152,8 @@ export class CompiledFunction {
       } catch (error) {
         graph = null;
         this.notCompiled.push(`${key}: ${(error as Error).message}`);
+        // Said once per shape: the work still gets done, only slower.
+        console.warn(`inception-lab: this function runs op by op, not as a graph, for inputs ${key}: ${(error as Error).message}`);
       }
       this.graphs.set(key, graph);
     }
