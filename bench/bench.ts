@@ -15,7 +15,7 @@ const root = path.join(__dirname, "..");
 const quick = process.env.BENCH_QUICK === "1";
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 2));
 const threads = process.env.TF_NUM_INTRAOP_THREADS ?? String(os.availableParallelism());
-const WARMUP = "3"; // ours traces on its first call (Adam's state on the second) and builds kernels on the graph's first run
+const WARMUP = "3"; // ours records its graph on the first call; the graph's first runs build its kernels
 const env = { ...process.env, BENCH_WARMUP: WARMUP, TF_NUM_INTRAOP_THREADS: threads, TF_NUM_INTEROP_THREADS: process.env.TF_NUM_INTEROP_THREADS ?? threads, TF_CPP_MIN_LOG_LEVEL: "3" };
 
 interface Kind {

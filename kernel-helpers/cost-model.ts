@@ -22,7 +22,7 @@ export interface Throughput {
 }
 
 async function timeSteps(step: () => unknown, steps: number): Promise<number> {
-  // Warm-up: the first call traces the graph, the graph's first run builds its kernels.
+  // Warm-up: the first call records the graph and runs it once; kernels finish building on the next run.
   for (let i = 0; i < 2; i++) await step();
   const started = performance.now();
   for (let i = 0; i < steps; i++) await step();

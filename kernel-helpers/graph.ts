@@ -111,7 +111,7 @@ export function compileGraph(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: t
     const sizes = batch > MAX_SMALL_BATCH ? TRACE_SIZES : [batch, batch];
     traceAt(fn, inputs, sizes[0], variables, snapshot);
     const [a, b, c] = sizes.map((size) => traceAt(fn, inputs, size, variables, snapshot));
-    if (!a || !b || (c === null)) throw new Error("the function makes new variables on every call");
+    if (!a || !b || c === null) throw new Error("the function makes new variables on every call");
     let nodes: GraphNode[];
     if (c) {
       if (!sameNodes(resize(a, sizes[0], b, sizes[1], sizes[2]), c.nodes)) throw new Error("constants are not linear in the batch size (random numbers drawn in JavaScript?)");
@@ -164,4 +164,9 @@ export class CompiledFunction {
     this.graphs.forEach((graph) => graph?.dispose());
     this.graphs.clear();
   }
+}
+
+/** A model's inference pass (training: false) as graphs per batch shape, fed the model's current weights. */
+export function inferenceGraphs(model: tf.LayersModel, enabled = true): CompiledFunction {
+  return new CompiledFunction(([x]) => [model.apply(x, { training: false }) as tf.Tensor], { enabled, variables: () => model.weights.map((w) => w.read() as tf.Variable) });
 }

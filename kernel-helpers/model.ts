@@ -7,7 +7,7 @@ import { Displayable, escapeHtml, Table } from "./display";
 import { cachedDownload, digest, downloadable } from "./download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
-import { CompiledFunction } from "./graph";
+import { type CompiledFunction, inferenceGraphs } from "./graph";
 import { tf } from "./tf";
 import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
 
@@ -176,8 +176,7 @@ export class Inception extends Displayable {
     if (!entry) {
       const pooled = tf.layers.globalAveragePooling2d({ name: `${layer}_features` }).apply(this.model.getLayer(layer).output) as tf.SymbolicTensor;
       const model = tf.model({ inputs: this.model.inputs, outputs: pooled });
-      const graph = new CompiledFunction(([x]) => [model.predict(x) as tf.Tensor], { variables: () => this.model.weights.map((w) => w.read() as tf.Variable) });
-      entry = { model, graph };
+      entry = { model, graph: inferenceGraphs(model) };
       this.featureModels.set(layer, entry);
     }
     return entry;

@@ -8,7 +8,7 @@ import type { Inception } from "./model";
 import { type ImageFolder, seededRandom, shuffleInPlace } from "./image-folder";
 import type { Mode, Resolved } from "./train-options";
 import { tf } from "./tf";
-import { CompiledFunction } from "./graph";
+import { inferenceGraphs } from "./graph";
 import { lossAndAccuracy, type LabelledBatch, type Phase } from "./training";
 
 /** Forward FLOPs per image of each block (from the model summary). */
@@ -88,7 +88,7 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
   const bottom = from <= 0 ? null : tf.model({ inputs: logitsModel.inputs, outputs: boundary });
   const top = planFrom(logitsModel, boundary);
   const output = logitsModel.outputs[0].id;
-  const frozen = bottom && new CompiledFunction(([x]) => [bottom.apply(x, { training: false }) as tf.Tensor], { enabled: graph, variables: () => bottom.weights.map((w) => w.read() as tf.Variable) });
+  const frozen = bottom && inferenceGraphs(bottom, graph);
   return {
     prepare: (images: tf.Tensor) => (frozen ? frozen.run([images])[0] : images),
     logits: (x: tf.Tensor, training: boolean) => runPlan(top, boundary.id, x, output, training) as tf.Tensor2D,
@@ -122,8 +122,7 @@ export function imagePhase(
 ): Phase {
   const random = seededRandom(s.o.seed + 17);
   const trainCount = s.data.files("train").length;
-  const variables = () => logitsModel.weights.map((w) => w.read() as tf.Variable);
-  const validationLogits = new CompiledFunction(([x]) => [logitsModel.apply(x, { training: false }) as tf.Tensor], { enabled: s.o.graph, variables });
+  const validationLogits = inferenceGraphs(logitsModel, s.o.graph);
   return {
     name,
     epochs,

@@ -36,7 +36,7 @@ export interface TrainOptions {
   /** Learning curves drawn live in the notebook while training (default: on in a notebook). */
   liveChart?: boolean;
   callbacks?: TrainCallbacks;
-  /** Run each training step as one TensorFlow graph, traced from the first step (default on; false: op by op, as tfjs runs). */
+  /** Run each training step as one TensorFlow graph, recorded on the first step (default on; false: op by op, as tfjs runs). */
   graph?: boolean;
   /** fineTune: train the blocks from this one up ("all": every layer). */
   unfreezeFrom?: CutLayer | "all";

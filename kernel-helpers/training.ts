@@ -107,8 +107,8 @@ export function lossAndAccuracy(logits: tf.Tensor2D, labels: tf.Tensor1D, classe
 
 /**
  * One optimizer step as every mode takes it: loss and accuracy of the logits, then the update of
- * `variables`. With `graph` (the default) each batch shape's first step is traced and later steps run
- * as one TensorFlow graph (graph.ts): measured here, a full fine-tune step at 299 px runs 1.35x faster
+ * `variables`. With `graph` (the default) every step runs as one TensorFlow graph, recorded on the
+ * first step of each batch shape (graph.ts): measured here, a full fine-tune step at 299 px runs 1.35x faster
  * than op by op. The bench and the cost model time this same step.
  */
 export class TrainingStep {
@@ -193,65 +193,63 @@ export class TrainingLoop {
     const progress = this.options.progress ? new Progress("training", totalSteps, "steps") : null;
     let epoch = 0;
     let detail = "";
-    let step: TrainingStep | undefined;
-    let previous: Phase | undefined;
     try {
       for (const phase of phases) {
         let sinceBest = 0;
-        step?.dispose();
-        previous?.dispose?.();
-        previous = phase;
-        step = new TrainingStep(phase.logits, phase.optimizer, phase.variables, this.options);
-        for (let e = 0; e < phase.epochs && !this.stopRequested; e++) {
-          epoch++;
-          if (epoch < firstEpoch) continue;
-          const sums = { loss: 0, accuracy: 0, images: 0 };
-          for await (const batch of phase.batches(epoch)) {
-            const count = batch.x.shape[0];
-            const { loss, accuracy } = step.run(batch.x, batch.y);
-            tf.dispose([batch.x, batch.y]);
-            sums.loss += loss * count;
-            sums.accuracy += accuracy * count;
-            sums.images += count;
-            this.images += count;
-            this.flops += count * phase.flopsPerImage;
-            const record: StepRecord = { step: this.history.steps.length + 1, epoch, phase: phase.name, loss, accuracy, seconds: this.seconds, images: this.images };
-            this.history.steps.push(record);
-            this.options.callbacks.onBatchEnd?.(record);
-            const imagesPerSecond = this.images / Math.max(this.seconds, 1e-9);
-            progress?.update(this.history.steps.length, `${phase.name} epoch ${epoch}/${totalEpochs} · loss ${loss.toFixed(3)} · acc ${accuracy.toFixed(3)} · ${imagesPerSecond.toFixed(imagesPerSecond < 100 ? 1 : 0)} images/s${detail}`);
-            await new Promise((resolve) => setImmediate(resolve)); // lets an interrupt signal in
-            if (this.options.maxSeconds && this.seconds > this.options.maxSeconds) this.outOfTime = this.stopRequested = true;
-            if (this.stopRequested) break;
+        const step = new TrainingStep(phase.logits, phase.optimizer, phase.variables, this.options);
+        try {
+          for (let e = 0; e < phase.epochs && !this.stopRequested; e++) {
+            epoch++;
+            if (epoch < firstEpoch) continue;
+            const sums = { loss: 0, accuracy: 0, images: 0 };
+            for await (const batch of phase.batches(epoch)) {
+              const count = batch.x.shape[0];
+              const { loss, accuracy } = step.run(batch.x, batch.y);
+              tf.dispose([batch.x, batch.y]);
+              sums.loss += loss * count;
+              sums.accuracy += accuracy * count;
+              sums.images += count;
+              this.images += count;
+              this.flops += count * phase.flopsPerImage;
+              const record: StepRecord = { step: this.history.steps.length + 1, epoch, phase: phase.name, loss, accuracy, seconds: this.seconds, images: this.images };
+              this.history.steps.push(record);
+              this.options.callbacks.onBatchEnd?.(record);
+              const imagesPerSecond = this.images / Math.max(this.seconds, 1e-9);
+              progress?.update(this.history.steps.length, `${phase.name} epoch ${epoch}/${totalEpochs} · loss ${loss.toFixed(3)} · acc ${accuracy.toFixed(3)} · ${imagesPerSecond.toFixed(imagesPerSecond < 100 ? 1 : 0)} images/s${detail}`);
+              await new Promise((resolve) => setImmediate(resolve)); // lets an interrupt signal in
+              if (this.options.maxSeconds && this.seconds > this.options.maxSeconds) this.outOfTime = this.stopRequested = true;
+              if (this.stopRequested) break;
+            }
+            if (sums.images === 0) continue;
+            const validation = await phase.validate();
+            const record: EpochRecord = {
+              epoch,
+              phase: phase.name,
+              loss: sums.loss / sums.images,
+              accuracy: sums.accuracy / sums.images,
+              valLoss: validation?.loss ?? null,
+              valAccuracy: validation?.accuracy ?? null,
+              seconds: this.seconds,
+              images: this.images,
+              flops: this.flops,
+            };
+            this.history.epochs.push(record);
+            detail = validation ? ` · val acc ${validation.accuracy.toFixed(3)}` : "";
+            const improved = this.keepIfBest(record);
+            if (improved) await this.options.checkpoint?.(epoch, this.history);
+            this.options.callbacks.onEpochEnd?.(record);
+            if (improved) sinceBest = 0;
+            else if (this.options.earlyStopping !== false && ++sinceBest >= this.options.earlyStopping) {
+              this.stoppedEarly = true;
+              break;
+            }
           }
-          if (sums.images === 0) continue;
-          const validation = await phase.validate();
-          const record: EpochRecord = {
-            epoch,
-            phase: phase.name,
-            loss: sums.loss / sums.images,
-            accuracy: sums.accuracy / sums.images,
-            valLoss: validation?.loss ?? null,
-            valAccuracy: validation?.accuracy ?? null,
-            seconds: this.seconds,
-            images: this.images,
-            flops: this.flops,
-          };
-          this.history.epochs.push(record);
-          detail = validation ? ` · val acc ${validation.accuracy.toFixed(3)}` : "";
-          const improved = this.keepIfBest(record);
-          if (improved) await this.options.checkpoint?.(epoch, this.history);
-          this.options.callbacks.onEpochEnd?.(record);
-          if (improved) sinceBest = 0;
-          else if (this.options.earlyStopping !== false && ++sinceBest >= this.options.earlyStopping) {
-            this.stoppedEarly = true;
-            break;
-          }
+        } finally {
+          step.dispose();
+          phase.dispose?.();
         }
       }
     } finally {
-      step?.dispose();
-      previous?.dispose?.();
       process.off("SIGINT", onInterrupt);
       this.restoreBest();
       const why = this.interrupted ? " · interrupted: best weights kept" : this.outOfTime ? " · time budget reached" : this.stoppedEarly ? " · stopped early" : "";
