@@ -7,9 +7,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
-import { decodeBatch } from "../kernel-helpers/decode";
-import { syntheticShapes } from "../kernel-helpers/datasets";
-import { Table } from "../kernel-helpers/display";
+import { decodeBatch } from "../kernel-helpers/network/decode";
+import { syntheticShapes } from "../kernel-helpers/data/datasets";
+import { Table } from "../kernel-helpers/display/display";
 
 const root = path.join(__dirname, "..");
 const quick = process.env.BENCH_QUICK === "1";

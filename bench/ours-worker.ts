@@ -3,9 +3,9 @@
 // BENCH_GRAPH=0 runs op by op.
 // usage: ours-worker.ts KIND BATCH SIZE STEPS
 import { loadInceptionV3, tf } from "inception-lab";
-import { attachHead, Head } from "../kernel-helpers/classifier";
-import { splitForward } from "../kernel-helpers/phases";
-import { TrainingStep } from "../kernel-helpers/training";
+import { attachHead, Head } from "../kernel-helpers/train/classifier";
+import { splitForward } from "../kernel-helpers/train/phases";
+import { TrainingStep } from "../kernel-helpers/train/loop";
 
 const [kind, batchArg, sizeArg, stepsArg] = process.argv.slice(2);
 const [batch, size, steps] = [Number(batchArg), Number(sizeArg), Number(stepsArg)];

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { flowers, loadInceptionV3, syntheticShapes } from "inception-lab";
-import { cachedDownload } from "../kernel-helpers/download";
+import { cachedDownload } from "../kernel-helpers/util/download";
 import { scratch, serveFolder } from "./helpers";
 import { createHash } from "crypto";
 

@@ -5,8 +5,8 @@ import * as path from "path";
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { loadInceptionV3, tf } from "inception-lab";
-import { CompiledFunction } from "../kernel-helpers/graph";
-import { dropout } from "../kernel-helpers/native-ops";
+import { CompiledFunction } from "../kernel-helpers/runtime/graph";
+import { dropout } from "../kernel-helpers/runtime/native-ops";
 
 function relativeDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0] / Math.max(tf.norm(b).dataSync()[0], 1e-12));

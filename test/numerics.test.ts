@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { BatchNorm, tf } from "inception-lab";
-import { fusedBatchNorm } from "../kernel-helpers/batch-norm";
+import { fusedBatchNorm } from "../kernel-helpers/network/batch-norm";
 
 function relativeDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0] / Math.max(tf.norm(b).dataSync()[0], 1e-12));

@@ -2,15 +2,15 @@
 // (dropout, a dense layer to one logit per class, softmax). It predicts, evaluates, saves and loads.
 import * as fs from "fs";
 import * as path from "path";
-import { decodeBatch } from "./decode";
-import { Displayable } from "./display";
+import { decodeBatch } from "../network/decode";
+import { Displayable } from "../display/display";
 import { Evaluation } from "./evaluation";
-import type { ImageFolder, Split } from "./image-folder";
-import type { CutLayer } from "./inception";
-import type { Inception } from "./model";
-import { dropout } from "./native-ops";
-import { tf } from "./tf";
-import { saveAtomically } from "./training";
+import type { ImageFolder, Split } from "../data/image-folder";
+import type { CutLayer } from "../network/inception";
+import type { Inception } from "../network/model";
+import { dropout } from "../runtime/native-ops";
+import { tf } from "../runtime/tf";
+import { saveAtomically } from "./loop";
 
 /** The new classifier on top of the features; its layers can be applied to features or to the network. */
 export class Head {
@@ -136,7 +136,7 @@ export class Classifier extends Displayable {
 export async function loadClassifier(dir: string): Promise<Classifier> {
   const labels = path.join(dir, "labels.json");
   if (!fs.existsSync(labels)) throw new Error(`${dir}: no labels.json here; expected a folder written by run.save(dir).`);
-  require("./batch-norm"); // registers the BatchNorm layer class the saved model uses
+  require("../network/batch-norm"); // registers the BatchNorm layer class the saved model uses
   const model = await tf.loadLayersModel(`file://${path.resolve(dir, "model.json")}`);
   return new Classifier(model, JSON.parse(fs.readFileSync(labels, "utf8")));
 }

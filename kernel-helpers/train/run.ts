@@ -1,15 +1,15 @@
 // The result of a training call: history, the trained classifier, evaluation, prediction and saving.
 import * as fs from "fs";
 import * as path from "path";
-import type { BottleneckStats } from "./bottlenecks";
+import type { BottleneckStats } from "../data/bottlenecks";
 import type { Classifier, Prediction } from "./classifier";
-import { Displayable, Table } from "./display";
+import { Displayable, Table } from "../display/display";
 import type { Evaluation } from "./evaluation";
-import type { ImageFolder, Split } from "./image-folder";
-import type { CutLayer } from "./inception";
-import type { Mode, Resolved } from "./train-options";
-import { tf } from "./tf";
-import type { History } from "./training";
+import type { ImageFolder, Split } from "../data/image-folder";
+import type { CutLayer } from "../network/inception";
+import type { Mode, Resolved } from "./options";
+import { tf } from "../runtime/tf";
+import type { History } from "./loop";
 
 export interface RunInfo {
   mode: Mode;

@@ -3,7 +3,7 @@
 // decodes off the JavaScript thread, so decoding the next batches overlaps the network's compute.
 import * as fs from "fs";
 import sharp from "sharp";
-import { tf } from "./tf";
+import { tf } from "../runtime/tf";
 
 /** Images with more pixels than this are refused (decompression bombs, accidental panoramas). */
 export const MAX_PIXELS = 100_000_000;

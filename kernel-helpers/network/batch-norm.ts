@@ -8,8 +8,8 @@
 // Both paths run TensorFlow's fused kernels (FusedBatchNormV3 and its gradient, one op each) through
 // the native backend; tfjs composes training-mode batch norm and its gradient from a dozen small ops.
 import type { Tensor, Tensor1D } from "@tensorflow/tfjs-node";
-import { type Attr, attrs, nativeBackend } from "./native-ops";
-import { tf } from "./tf";
+import { type Attr, attrs, nativeBackend } from "../runtime/native-ops";
+import { tf } from "../runtime/tf";
 
 type Kwargs = { training?: boolean };
 

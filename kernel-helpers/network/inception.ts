@@ -4,9 +4,9 @@
 // them the way the weights expect.
 import type { SymbolicTensor } from "@tensorflow/tfjs-node";
 import { BatchNorm } from "./batch-norm";
-import { installLeanGradients } from "./lean-gradients";
-import { registerFastReluGradient } from "./native-ops";
-import { tf } from "./tf";
+import { installLeanGradients } from "../runtime/lean-gradients";
+import { registerFastReluGradient } from "../runtime/native-ops";
+import { tf } from "../runtime/tf";
 
 /** How pixels 0..255 are scaled: "inception" to [-1, 1] (Keras, ImageNet), "unit" to [0, 1]. */
 export type Preprocessing = "inception" | "unit";

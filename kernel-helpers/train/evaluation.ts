@@ -1,7 +1,7 @@
 // What a trained classifier gets right and wrong on a split: retrain.py's final test accuracy and
 // misclassified images, plus per-class precision/recall, the confusion matrix and the top losses.
 import * as path from "path";
-import { Displayable, escapeHtml, Table } from "./display";
+import { Displayable, escapeHtml, Table } from "../display/display";
 
 export interface ClassReport {
   label: string;

@@ -1,6 +1,6 @@
 // Images as the network takes them: float32 [n, size, size, 3] batches of RGB pixels 0..255.
 import type { Tensor, Tensor3D, Tensor4D } from "@tensorflow/tfjs-node";
-import { tf } from "./tf";
+import { tf } from "../runtime/tf";
 
 /** One image [h, w, 3], a batch [n, h, w, 3], a list of images, or batches produced lazily. */
 export type ImageInput = Tensor | Tensor3D[] | AsyncIterable<Tensor4D>;

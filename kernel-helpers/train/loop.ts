@@ -3,10 +3,10 @@
 // budget, and a clean stop at a step boundary when the kernel is interrupted.
 import * as fs from "fs";
 import * as path from "path";
-import { writeAtomically } from "./bottlenecks";
-import { CompiledFunction } from "./graph";
-import { Progress } from "./progress";
-import { tf } from "./tf";
+import { writeAtomically } from "../data/bottlenecks";
+import { CompiledFunction } from "../runtime/graph";
+import { Progress } from "../display/progress";
+import { tf } from "../runtime/tf";
 
 export type OptimizerName = "sgd" | "momentum" | "adam" | "rmsprop";
 

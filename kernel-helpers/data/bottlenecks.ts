@@ -4,12 +4,12 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { decodeBatch } from "./decode";
-import { cacheDir } from "./download";
-import type { CutLayer } from "./inception";
-import type { Inception } from "./model";
-import { Progress } from "./progress";
-import { tf } from "./tf";
+import { decodeBatch } from "../network/decode";
+import { cacheDir } from "../util/download";
+import type { CutLayer } from "../network/inception";
+import type { Inception } from "../network/model";
+import { Progress } from "../display/progress";
+import { tf } from "../runtime/tf";
 
 export interface BottleneckStats {
   /** Images run through the network in this call. */

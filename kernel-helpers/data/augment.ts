@@ -1,8 +1,8 @@
 // Random distortions of training images, per image: retrain.py's (flip, crop, scale, brightness) and
 // make_image_classifier's (rotation, zoom, shifts). Crop, scale, zoom and shift are one crop box per
 // image (tf.image.cropAndResize); rotation is one projective transform per image.
-import { projectiveTransform } from "./native-ops";
-import { tf } from "./tf";
+import { projectiveTransform } from "../runtime/native-ops";
+import { tf } from "../runtime/tf";
 
 export interface Distortions {
   /** Mirror half of the images left to right. */

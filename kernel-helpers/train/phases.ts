@@ -1,15 +1,15 @@
 // The phases a training call is made of: the head trained on features (cached bottlenecks, or
 // computed per step from distorted images), and the network trained on images, split at the last
 // frozen block so the frozen part stays outside the gradient tape.
-import { distort, hasDistortions } from "./augment";
-import { BottleneckCache, type BottleneckStats } from "./bottlenecks";
-import { type Block, BLOCKS, type CutLayer } from "./inception";
-import type { Inception } from "./model";
-import { type ImageFolder, seededRandom, shuffleInPlace } from "./image-folder";
-import type { Mode, Resolved } from "./train-options";
-import { tf } from "./tf";
-import { inferenceGraphs } from "./graph";
-import { lossAndAccuracy, type LabelledBatch, type Phase } from "./training";
+import { distort, hasDistortions } from "../data/augment";
+import { BottleneckCache, type BottleneckStats } from "../data/bottlenecks";
+import { type Block, BLOCKS, type CutLayer } from "../network/inception";
+import type { Inception } from "../network/model";
+import { type ImageFolder, seededRandom, shuffleInPlace } from "../data/image-folder";
+import type { Mode, Resolved } from "./options";
+import { tf } from "../runtime/tf";
+import { inferenceGraphs } from "../runtime/graph";
+import { lossAndAccuracy, type LabelledBatch, type Phase } from "./loop";
 
 /** Forward FLOPs per image of each block (from the model summary). */
 export function blockFlops(inception: Inception): Map<string, number> {

@@ -3,14 +3,14 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Displayable, Table } from "./display";
-import type { Evaluation } from "./evaluation";
-import type { ImageFolder } from "./image-folder";
-import { BLOCKS, type CutLayer } from "./inception";
-import type { Inception } from "./model";
-import { fineTune, retrainFinalLayer, trainFromScratch } from "./modes";
-import { formatFlops, type TrainingRun } from "./run";
-import type { TrainOptions } from "./train-options";
+import { Displayable, Table } from "../display/display";
+import type { Evaluation } from "../train/evaluation";
+import type { ImageFolder } from "../data/image-folder";
+import { BLOCKS, type CutLayer } from "../network/inception";
+import type { Inception } from "../network/model";
+import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes";
+import { formatFlops, type TrainingRun } from "../train/run";
+import type { TrainOptions } from "../train/options";
 
 export type CompareEntry = "retrain-final-layer" | "fine-tune-top" | "fine-tune" | "from-scratch";
 

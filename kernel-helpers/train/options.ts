@@ -1,8 +1,8 @@
 // One options shape for the three training modes, with each mode's defaults and clear errors.
-import type { Distortions } from "./augment";
-import { type CutLayer, CUT_LAYERS } from "./inception";
-import type { OptimizerName, TrainCallbacks } from "./training";
-import { inKernel } from "./display";
+import type { Distortions } from "../data/augment";
+import { type CutLayer, CUT_LAYERS } from "../network/inception";
+import type { OptimizerName, TrainCallbacks } from "./loop";
+import { inKernel } from "../display/display";
 
 export type Mode = "retrain-final-layer" | "fine-tune" | "from-scratch";
 

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import type { io } from "@tensorflow/tfjs-core";
 import type { NamedTensorMap } from "@tensorflow/tfjs-node";
-import { tf } from "./tf";
+import { tf } from "../runtime/tf";
 
 // h5wasm is ESM-only; tslab and ts-node compile to CommonJS, which would turn import() into require().
 const importEsm = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<any>;

@@ -2,18 +2,18 @@
 // confusion matrix, per-class precision/recall, misclassified images, data set counts, a PCA map of
 // features, parameter sweeps, and the network with what each mode trains.
 import * as path from "path";
-import { Chart, type ChartOptions, type Figure, LiveChart } from "./chart";
-import type { Comparison } from "./compare";
-import { decodeFile } from "./decode";
-import { Displayable, escapeHtml } from "./display";
-import type { Evaluation } from "./evaluation";
-import { type ImageFolder, SPLITS } from "./image-folder";
-import { BLOCKS, type CutLayer } from "./inception";
-import type { Inception } from "./model";
-import type { TrainingRun } from "./run";
-import type { Mode } from "./train-options";
-import { tf } from "./tf";
-import type { EpochRecord, History, StepRecord, TrainCallbacks } from "./training";
+import { Chart, type ChartOptions, type Figure, LiveChart } from "../display/chart";
+import type { Comparison } from "../lab/compare";
+import { decodeFile } from "../network/decode";
+import { Displayable, escapeHtml } from "../display/display";
+import type { Evaluation } from "../train/evaluation";
+import { type ImageFolder, SPLITS } from "../data/image-folder";
+import { BLOCKS, type CutLayer } from "../network/inception";
+import type { Inception } from "../network/model";
+import type { TrainingRun } from "../train/run";
+import type { Mode } from "../train/options";
+import { tf } from "../runtime/tf";
+import type { EpochRecord, History, StepRecord, TrainCallbacks } from "../train/loop";
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
 

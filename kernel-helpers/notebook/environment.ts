@@ -1,8 +1,8 @@
 // What the notebook runs on: shown at the top of every tutorial so measurements can be compared.
 import * as fs from "fs";
 import * as os from "os";
-import { Table } from "./display";
-import { tf } from "./tf";
+import { Table } from "../display/display";
+import { tf } from "../runtime/tf";
 
 export interface EnvironmentInfo {
   backend: string;

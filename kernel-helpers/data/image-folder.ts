@@ -4,9 +4,9 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Displayable, escapeHtml, Table } from "./display";
-import { decodeBatch, decodeFile } from "./decode";
-import { tf } from "./tf";
+import { Displayable, escapeHtml, Table } from "../display/display";
+import { decodeBatch, decodeFile } from "../network/decode";
+import { tf } from "../runtime/tf";
 
 export type Split = "train" | "validation" | "test";
 export const SPLITS: Split[] = ["train", "validation", "test"];

@@ -1,13 +1,13 @@
 // How long would each mode take on a whole data set, on this machine? Measure the three kinds of work
 // (a frozen forward pass, a training step through the top blocks, a training step through everything)
 // and multiply by what each recipe does. Turns "2-3 hours vs a day" into computed numbers.
-import { Displayable, Table } from "./display";
-import { type Block, BLOCKS, type CutLayer } from "./inception";
-import { loadInceptionV3 } from "./model";
-import { splitForward } from "./phases";
-import { formatDuration } from "./progress";
-import { tf } from "./tf";
-import { TrainingStep } from "./training";
+import { Displayable, Table } from "../display/display";
+import { type Block, BLOCKS, type CutLayer } from "../network/inception";
+import { loadInceptionV3 } from "../network/model";
+import { splitForward } from "../train/phases";
+import { formatDuration } from "../display/progress";
+import { tf } from "../runtime/tf";
+import { TrainingStep } from "../train/loop";
 
 export interface Throughput {
   inputSize: number;

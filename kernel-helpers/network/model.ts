@@ -3,12 +3,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
-import { Displayable, escapeHtml, Table } from "./display";
-import { cachedDownload, digest, downloadable } from "./download";
+import { Displayable, escapeHtml, Table } from "../display/display";
+import { cachedDownload, digest, downloadable } from "../util/download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
-import { type CompiledFunction, inferenceGraphs } from "./graph";
-import { tf } from "./tf";
+import { type CompiledFunction, inferenceGraphs } from "../runtime/graph";
+import { tf } from "../runtime/tf";
 import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
 
 /**

@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Progress } from "./progress";
+import { Progress } from "../display/progress";
 
 /** INCEPTION_LAB_CACHE, else $XDG_CACHE_HOME/inception-lab, else ~/.cache/inception-lab. */
 export function cacheDir(...parts: string[]): string {

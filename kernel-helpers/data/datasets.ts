@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
-import { cacheDir, cachedDownload, downloadable } from "./download";
+import { cacheDir, cachedDownload, downloadable } from "../util/download";
 import { imageFolder, type ImageFolder, type ImageFolderOptions, seededRandom } from "./image-folder";
 
 const FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz";

@@ -4,18 +4,18 @@
 //   trainFromScratch: the same network and head from random weights.
 import * as fs from "fs";
 import * as path from "path";
-import { hasDistortions } from "./augment";
-import { BottleneckCache } from "./bottlenecks";
+import { hasDistortions } from "../data/augment";
+import { BottleneckCache } from "../data/bottlenecks";
 import { attachHead, Classifier, Head } from "./classifier";
-import type { ImageFolder } from "./image-folder";
-import { BLOCKS } from "./inception";
-import { type Inception, loadInceptionV3 } from "./model";
+import type { ImageFolder } from "../data/image-folder";
+import { BLOCKS } from "../network/inception";
+import { type Inception, loadInceptionV3 } from "../network/model";
 import { blockFlops, blocksUpTo, bottlenecks, cachedScorer, headPhase, imagePhase, type Setup, splitForward } from "./phases";
-import { liveCurves } from "./plots";
+import { liveCurves } from "../plots/plots";
 import { remember, type RunInfo, TrainingRun } from "./run";
-import { tf } from "./tf";
-import { type Mode, resolve, type Resolved, type TrainOptions } from "./train-options";
-import { type History, makeOptimizer, type Phase, saveAtomically, TrainingLoop } from "./training";
+import { tf } from "../runtime/tf";
+import { type Mode, resolve, type Resolved, type TrainOptions } from "./options";
+import { type History, makeOptimizer, type Phase, saveAtomically, TrainingLoop } from "./loop";
 
 function countParameters(variables: tf.LayerVariable[]): number {
   return variables.reduce((sum, v) => sum + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
