@@ -1,39 +1,48 @@
-// inception-lab: everything the notebooks call, one import away.
+// inception-lab: what a notebook calls, and the types it sees, one import away. Everything else is
+// reached by path (kernel-helpers/<layer>/<file>), as the tests and the bench do.
+import { registerLayers } from "./network/batch-norm";
+import { registerNotebookDefaults } from "./notebook/defaults";
+import { installRuntime } from "./runtime/install";
+
+// The library's changes to the process, all of them, here:
+installRuntime(); // TensorFlow.js: ReLU's gradient as TensorFlow's ReluGrad, and lean backpropagation
+registerLayers(); // tfjs: the BatchNorm layer class, so saved models load
+registerNotebookDefaults(); // training: live learning curves in a kernel
+
 export { tf } from "./runtime/tf";
-export { environment, budget, Environment } from "./notebook/environment";
-export type { Budget, EnvironmentInfo } from "./notebook/environment";
-export { Displayable, Table, LiveOutput, displayBundle, inKernel } from "./display/display";
-export type { MimeBundle } from "./display/display";
-export { loadInceptionV3, imagenetAvailable, Inception, ModelSummary } from "./network/model";
-export type { LoadOptions, WeightsOption, WeightsSource, Prediction, BlockRow } from "./network/model";
-export { buildInceptionV3, BLOCKS, CUT_LAYERS, MIN_INPUT_SIZE } from "./network/inception";
-export type { Block, CutLayer, Preprocessing } from "./network/inception";
-export { BatchNorm } from "./network/batch-norm";
-export type { ImageInput } from "./network/images";
-export { cacheDir } from "./util/download";
-export { imageFolder, ImageFolder, labelFromFolder, splitOf, SPLITS, IMAGE_EXTENSIONS } from "./data/image-folder";
-export type { Split, ImageFolderOptions, ImageFile, SkippedFile, Batch, BatchOptions } from "./data/image-folder";
-export { decodeFile, MAX_PIXELS } from "./network/decode";
-export { flowers, flowersAvailable, syntheticShapes, SHAPES } from "./data/datasets";
-export type { SyntheticOptions } from "./data/datasets";
-export { distort, hasDistortions } from "./data/augment";
-export type { Distortions } from "./data/augment";
-export { retrainFinalLayer, fineTune, trainFromScratch } from "./train/modes";
-export { lastRun, TrainingRun } from "./train/run";
-export type { RunInfo } from "./train/run";
-export type { Mode, TrainOptions } from "./train/options";
-export { Classifier, loadClassifier } from "./train/classifier";
-export type { Prediction as ClassPrediction, ClassifierInfo } from "./train/classifier";
-export { Evaluation } from "./train/evaluation";
-export type { ClassReport, Mistake } from "./train/evaluation";
-export { BottleneckCache } from "./data/bottlenecks";
-export type { BottleneckStats } from "./data/bottlenecks";
-export type { History, StepRecord, EpochRecord, TrainCallbacks, OptimizerName } from "./train/loop";
-export { Progress } from "./display/progress";
-export { compareModes, Comparison } from "./lab/compare";
-export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare";
-export * as plot from "./plots/plots";
-export { Chart, LiveChart } from "./display/chart";
+export { environment, budget } from "./notebook/environment";
+export type { Budget, Environment } from "./notebook/environment";
+export { Table } from "./display/display";
+export { Chart } from "./display/chart";
 export type { Figure, ChartOptions } from "./display/chart";
+
+export { loadInceptionV3, imagenetAvailable } from "./network/model";
+export type { Inception, LoadOptions, WeightsOption, Prediction } from "./network/model";
+export { CUT_LAYERS } from "./network/inception";
+export type { Block, CutLayer } from "./network/inception";
+export type { ImageInput } from "./network/images";
+
+export { imageFolder } from "./data/image-folder";
+export type { ImageFolder, ImageFolderOptions, Split } from "./data/image-folder";
+export { flowers, flowersAvailable, syntheticShapes } from "./data/datasets";
+export type { SyntheticOptions } from "./data/datasets";
+export type { Distortions } from "./data/augment";
+
+export { retrainFinalLayer, fineTune, trainFromScratch } from "./train/modes";
+export { lastRun } from "./train/run";
+export type { TrainingRun, RunInfo } from "./train/run";
+export type { TrainOptions } from "./train/options";
+export type { Mode } from "./train/recipes";
+export type { OptimizerName } from "./train/optimizers";
+export { loadClassifier } from "./train/classifier";
+export type { Classifier, Prediction as ClassPrediction } from "./train/classifier";
+export type { Evaluation } from "./train/evaluation";
+export type { Callback, History, StepRecord, EpochRecord, TrainingLoop } from "./train/loop";
+export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/schedules";
+
+export { compareModes } from "./lab/compare";
+export type { Comparison, CompareEntry, CompareOptions } from "./lab/compare";
 export { measureThroughput, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
 export type { Throughput, Recipe } from "./lab/cost-model";
+
+export * as plot from "./plots/plot";

@@ -4,7 +4,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import sharp from "sharp";
-import { decodeFile, distort, imageFolder, labelFromFolder, splitOf, syntheticShapes, tf } from "inception-lab";
+import { imageFolder, syntheticShapes, tf } from "inception-lab";
+import { distort } from "../kernel-helpers/data/augment";
+import { labelFromFolder, splitOf } from "../kernel-helpers/data/image-folder";
+import { decodeFile } from "../kernel-helpers/network/decode";
 import { scratch } from "./helpers";
 
 const names = Array.from({ length: 5000 }, (_, i) => `image_${i}.jpg`);

@@ -50,7 +50,7 @@ test("Table renders aligned text and escaped HTML", () => {
 test("importing inception-lab again after a library file changed loads the new code", () => {
   const first = require("inception-lab").environment;
   assert.equal(require("inception-lab").environment, first, "unchanged files: same module instance");
-  const file = path.join(root, "kernel-helpers", "environment.ts");
+  const file = path.join(root, "kernel-helpers", "notebook", "environment.ts");
   const { atime, mtime } = fs.statSync(file);
   try {
     fs.utimesSync(file, atime, new Date(mtime.getTime() + 5000));

@@ -56,7 +56,7 @@ test("random numbers drawn in JavaScript are caught, at small and large batches"
 });
 
 test("TensorFlow's dropout draws a new mask on every run of a graph and keeps the expected share", () => {
-  const f = new CompiledFunction(([x]) => [dropout(x, 0.5, 7)]);
+  const f = new CompiledFunction(([x]) => [dropout(x, tf.scalar(0.5), 7)]);
   const x = tf.ones([8, 1000]);
   const masks = [0, 1, 2].map(() => Array.from(f.run([x])[0].dataSync()));
   assert.deepEqual(f.notCompiled, []);

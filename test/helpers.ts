@@ -65,6 +65,10 @@ export async function serveFolder(dir: string) {
     const size = fs.statSync(file).size;
     const range = /bytes=(\d+)-/.exec(req.headers.range ?? "");
     const start = range ? Number(range[1]) : 0;
+    if (start >= size && size > 0) {
+      res.writeHead(416, { "content-range": `bytes */${size}` }).end();
+      return;
+    }
     res.writeHead(range ? 206 : 200, { "content-length": String(size - start) });
     fs.createReadStream(file, { start }).pipe(res);
   });

@@ -2,8 +2,8 @@
 // outside the tape) must compute what the plain tfjs ops compute: one SGD step, both ways, compared.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { BatchNorm, tf } from "inception-lab";
-import { fusedBatchNorm } from "../kernel-helpers/network/batch-norm";
+import { tf } from "inception-lab";
+import { BatchNorm, fusedBatchNorm } from "../kernel-helpers/network/batch-norm";
 
 function relativeDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0] / Math.max(tf.norm(b).dataSync()[0], 1e-12));

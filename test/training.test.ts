@@ -3,8 +3,9 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { spawn } from "child_process";
-import { BatchNorm, compareModes, fineTune, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf, trainFromScratch } from "inception-lab";
+import { compareModes, fineTune, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf, trainFromScratch } from "inception-lab";
 import type { ImageFolder, Inception, TrainingRun } from "inception-lab";
+import { BatchNorm } from "../kernel-helpers/network/batch-norm";
 import { root, scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("training-cache");

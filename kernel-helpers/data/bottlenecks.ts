@@ -1,21 +1,29 @@
 // retrain.py's bottleneck cache: each image goes through the frozen network once; its pooled features
-// are stored on disk, keyed by what determines them (weights, cut layer, preprocessing, input size and
-// the image file's bytes), so a cache survives kernel restarts and is never served stale.
+// are stored on disk, keyed by what determines them (the bytes of the network's weights up to the cut,
+// the cut, preprocessing, input size and the image file's bytes), so a cache survives kernel restarts
+// and is never served stale, not even when weights were changed in place. Every file read back is
+// checked (size, header with the cache key, checksum, finite values); a damaged one is computed again.
+// Writing the cache is a side job: when it fails (a full disk, a read-only folder) the features are
+// kept in memory for this run and a warning says so.
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { Progress } from "../display/progress";
 import { decodeBatch } from "../network/decode";
-import { cacheDir } from "../util/download";
 import type { CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
-import { Progress } from "../display/progress";
 import { tf } from "../runtime/tf";
+import { writeAtomically } from "../util/atomic";
+import { cacheDir } from "../util/download";
+import { type InterruptFlag, InterruptedError } from "../util/interrupt";
 
 export interface BottleneckStats {
   /** Images run through the network in this call. */
   computed: number;
   /** Images whose features came from the disk cache. */
   cached: number;
+  /** Cache files found damaged and computed again. */
+  repaired: number;
   /** Seconds spent computing. */
   seconds: number;
 }
@@ -28,73 +36,138 @@ export interface Bottlenecks {
   stats: BottleneckStats;
 }
 
-const sha1 = (data: string | Buffer) => createHash("sha1").update(data).digest("hex");
+const MAGIC = "ILF1";
+const HEADER_BYTES = 32;
+const digestOf = (data: string | Uint8Array, algorithm = "sha1") => createHash(algorithm).update(data).digest();
+
+/** A feature file: header (magic, cache key, width, checksum of the values), then float32 values. */
+export function encodeFeatures(key: Buffer, values: Float32Array): Buffer {
+  const payload = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.write(MAGIC, 0, "latin1");
+  key.copy(header, 4, 0, 8);
+  header.writeUInt32LE(values.length, 12);
+  digestOf(payload).copy(header, 16, 0, 16);
+  return Buffer.concat([header, payload]);
+}
+
+/** The values of a feature file, or why it cannot be trusted. */
+export function decodeFeatures(bytes: Buffer, key: Buffer, width: number): Float32Array | string {
+  if (bytes.length !== HEADER_BYTES + 4 * width) return `${bytes.length} bytes, expected ${HEADER_BYTES + 4 * width}`;
+  if (bytes.toString("latin1", 0, 4) !== MAGIC) return "not a feature file";
+  if (!bytes.subarray(4, 12).equals(key.subarray(0, 8))) return "written for another network or cut";
+  if (bytes.readUInt32LE(12) !== width) return "another feature width";
+  const payload = bytes.subarray(HEADER_BYTES);
+  if (!digestOf(payload).subarray(0, 16).equals(bytes.subarray(16, 32))) return "checksum mismatch";
+  const values = new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength));
+  return values.every(Number.isFinite) ? values : "values that are not finite numbers";
+}
 
 export class BottleneckCache {
   readonly dir: string;
+  readonly width: number;
+  private readonly key: Buffer;
+  /** Features kept in memory when the disk would not take them. */
+  private readonly unwritten = new Map<string, Float32Array>();
+  private warned = false;
 
   constructor(
     readonly inception: Inception,
     readonly layer: CutLayer,
     root?: string,
   ) {
-    const key = { weights: inception.source.id, layer, preprocessing: inception.source.preprocessing, inputSize: inception.inputSize };
-    this.dir = path.join(root ?? cacheDir("bottlenecks"), sha1(JSON.stringify(key)).slice(0, 16));
-    fs.mkdirSync(this.dir, { recursive: true });
-    const description = path.join(this.dir, "key.json");
-    if (!fs.existsSync(description)) writeAtomically(description, JSON.stringify(key, null, 1));
+    const description = { weights: inception.source.id, fingerprint: inception.weightsFingerprint(layer), layer, preprocessing: inception.source.preprocessing, inputSize: inception.inputSize };
+    this.key = digestOf(JSON.stringify(description));
+    this.width = (inception.model.getLayer(layer).outputShape as number[])[3];
+    this.dir = path.join(root ?? cacheDir("bottlenecks"), this.key.toString("hex").slice(0, 16));
+    this.tryWrite(() => {
+      fs.mkdirSync(this.dir, { recursive: true });
+      const keyFile = path.join(this.dir, "key.json");
+      if (!fs.existsSync(keyFile)) writeAtomically(keyFile, JSON.stringify(description, null, 1));
+    });
+  }
+
+  private tryWrite(write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (error) {
+      if (!this.warned) console.warn(`inception-lab: cannot write the feature cache in ${this.dir} (${(error as Error).message}); this run keeps its features in memory.`);
+      this.warned = true;
+      return false;
+    }
   }
 
   private fileFor(image: string): string {
-    return path.join(this.dir, `${sha1(fs.readFileSync(image))}.f32`);
+    return path.join(this.dir, `${digestOf(fs.readFileSync(image)).toString("hex")}.f32`);
   }
 
-  /** Features of every file, from the cache where present; the rest computed in batches and stored. */
-  async get(files: string[], options: { batchSize?: number; title?: string } = {}): Promise<Bottlenecks> {
-    const { batchSize = 32, title = "bottlenecks" } = options;
+  /** A verified cached row, or null (missing, or damaged: then `damaged` is told why). */
+  private read(cacheFile: string, damaged: (reason: string) => void): Float32Array | null {
+    const kept = this.unwritten.get(cacheFile);
+    if (kept) return kept;
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(cacheFile);
+    } catch {
+      return null;
+    }
+    const values = decodeFeatures(bytes, this.key, this.width);
+    if (typeof values !== "string") return values;
+    damaged(values);
+    return null;
+  }
+
+  /**
+   * Features of every file, from the cache where present and intact; the rest computed in batches and
+   * stored. Stops between batches when `interrupt` is raised (throws InterruptedError).
+   */
+  async get(files: string[], options: { batchSize?: number; title?: string; interrupt?: InterruptFlag } = {}): Promise<Bottlenecks> {
+    const { batchSize = 32, title = "bottlenecks", interrupt } = options;
     const started = performance.now();
-    fs.mkdirSync(this.dir, { recursive: true }); // a temporary cache may have been cleared since
+    const rows = new Map<string, Float32Array>();
     const entries = files.map((file) => ({ file, cacheFile: this.fileFor(file) }));
-    const missing = entries.filter((e) => !fs.existsSync(e.cacheFile));
+    let repaired = 0;
+    for (const e of entries) {
+      const values = this.read(e.cacheFile, () => repaired++);
+      if (values) rows.set(e.file, values);
+    }
+    const missing = entries.filter((e) => !rows.has(e.file));
     const failed: { path: string; reason: string }[] = [];
     const progress = missing.length > 0 ? new Progress(title, missing.length, "images") : null;
     let done = 0;
     for (let i = 0; i < missing.length; i += batchSize) {
+      if (interrupt?.requested) throw new InterruptedError(`interrupted while computing features (${done} of ${missing.length} done and cached)`);
       const chunk = missing.slice(i, i + batchSize);
       const { images, decoded, failed: bad } = await decodeBatch(chunk.map((e) => e.file), this.inception.inputSize);
       bad.forEach(({ index, reason }) => failed.push({ path: chunk[index].file, reason }));
-      if (decoded.length > 0) {
-        const features = await this.inception.features(images, { layer: this.layer, batchSize });
-        const rows = (await features.array()) as number[][];
-        decoded.forEach((index, row) => writeAtomically(chunk[index].cacheFile, Buffer.from(new Float32Array(rows[row]).buffer)));
-        features.dispose();
+      try {
+        if (decoded.length > 0) {
+          const features = await this.inception.features(images, { layer: this.layer, batchSize });
+          const values = (await features.data()) as Float32Array;
+          features.dispose();
+          decoded.forEach((index, row) => {
+            const { file, cacheFile } = chunk[index];
+            const vector = values.slice(row * this.width, (row + 1) * this.width);
+            rows.set(file, vector);
+            if (!this.tryWrite(() => writeAtomically(cacheFile, encodeFeatures(this.key, vector)))) this.unwritten.set(cacheFile, vector);
+          });
+        }
+      } finally {
+        images.dispose();
       }
-      images.dispose();
       done += chunk.length;
       progress?.update(done);
     }
     progress?.finish();
-    const failedFiles = new Set(failed.map((f) => f.path));
-    const kept = entries.filter((e) => !failedFiles.has(e.file));
-    const rows = kept.map((e) => {
-      const bytes = fs.readFileSync(e.cacheFile);
-      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    });
-    const width = rows[0]?.length ?? 0;
-    const matrix = new Float32Array(rows.length * width);
-    rows.forEach((row, i) => matrix.set(row, i * width));
+    const kept = files.filter((f) => rows.has(f));
+    const matrix = new Float32Array(kept.length * this.width);
+    kept.forEach((file, i) => matrix.set(rows.get(file)!, i * this.width));
     return {
-      features: tf.tensor2d(matrix, [rows.length, width]),
-      files: kept.map((e) => e.file),
+      features: tf.tensor2d(matrix, [kept.length, this.width]),
+      files: kept,
       failed,
-      stats: { computed: missing.length - failed.length, cached: files.length - missing.length, seconds: (performance.now() - started) / 1000 },
+      stats: { computed: missing.length - failed.length, cached: files.length - missing.length, repaired, seconds: (performance.now() - started) / 1000 },
     };
   }
-}
-
-/** Writes a whole file or nothing: a temporary sibling renamed into place. */
-export function writeAtomically(file: string, data: string | Buffer): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
 }

@@ -4,29 +4,16 @@ import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
 import { cacheDir, cachedDownload, downloadable } from "../util/download";
-import { imageFolder, type ImageFolder, type ImageFolderOptions, seededRandom } from "./image-folder";
+import { seededRandom } from "../util/random";
+import { datasetFolder } from "./dataset-folder";
+import { imageFolder, type ImageFolder, type ImageFolderOptions } from "./image-folder";
 
 const FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz";
 const FLOWER_CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 
-/** Writes a folder atomically: `fill` writes into a temporary sibling, which is renamed into place. */
-async function writeFolderOnce(dir: string, fill: (tmp: string) => Promise<void>): Promise<string> {
-  if (fs.existsSync(dir)) return dir;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  try {
-    await fill(tmp);
-    fs.renameSync(tmp, dir);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-  return dir;
-}
-
 /** Whether flower_photos is cached or can be downloaded now (the notebooks choose with it). */
 export async function flowersAvailable(): Promise<boolean> {
-  if (fs.existsSync(path.join(cacheDir("datasets"), "flower_photos"))) return true;
+  if (fs.existsSync(path.join(cacheDir("datasets"), "flower_photos", "daisy"))) return true;
   return downloadable(process.env.INCEPTION_LAB_FLOWERS_URL ?? FLOWERS_URL, "flower_photos.tgz", "downloads");
 }
 
@@ -35,22 +22,24 @@ export async function flowersAvailable(): Promise<boolean> {
  * (resumed if interrupted; gzip's CRC checks the archive while it is unpacked), then read as an image folder.
  */
 export async function flowers(options: ImageFolderOptions = {}): Promise<ImageFolder> {
-  const root = path.join(cacheDir("datasets"), "flower_photos");
-  await writeFolderOnce(root, async (tmp) => {
-    const archive = await cachedDownload(process.env.INCEPTION_LAB_FLOWERS_URL ?? FLOWERS_URL, "flower_photos.tgz", {
-      subdir: "downloads",
-      offlineHint:
-        "Offline? If you have a copy, use imageFolder('/path/to/flower_photos'); otherwise syntheticShapes() generates a data set locally.",
-    });
-    const tar: typeof import("tar") = require("tar");
-    try {
-      await tar.x({ file: archive, cwd: tmp, strip: 1 });
-    } catch (error) {
-      fs.rmSync(archive);
-      throw new Error(`${archive} is damaged (${(error as Error).message}); it was removed: run the cell again to download it afresh.`);
-    }
-    const missing = FLOWER_CLASSES.filter((c) => !fs.existsSync(path.join(tmp, c)));
-    if (missing.length) throw new Error(`${archive} unpacked without the folders ${missing.join(", ")}: not the flower_photos archive.`);
+  const url = process.env.INCEPTION_LAB_FLOWERS_URL ?? FLOWERS_URL;
+  const root = await datasetFolder(path.join(cacheDir("datasets"), "flower_photos"), {
+    description: { dataset: "flower_photos", url },
+    fill: async (tmp) => {
+      const archive = await cachedDownload(url, "flower_photos.tgz", {
+        subdir: "downloads",
+        offlineHint: "Offline? If you have a copy, use imageFolder('/path/to/flower_photos'); otherwise syntheticShapes() generates a data set locally.",
+      });
+      const tar: typeof import("tar") = require("tar");
+      try {
+        await tar.x({ file: archive, cwd: tmp, strip: 1 });
+      } catch (error) {
+        fs.rmSync(archive);
+        throw new Error(`${archive} is damaged (${(error as Error).message}); it was removed: run the cell again to download it afresh.`);
+      }
+      const missing = FLOWER_CLASSES.filter((c) => !fs.existsSync(path.join(tmp, c)));
+      if (missing.length) throw new Error(`${archive} unpacked without the folders ${missing.join(", ")}: not the flower_photos archive.`);
+    },
   });
   return imageFolder(root, options);
 }
@@ -129,17 +118,21 @@ export async function syntheticShapes(options: SyntheticOptions = {}): Promise<I
   if (!Number.isInteger(perClass) || perClass < 1) throw new Error(`perClass is ${perClass}: use a whole number of at least 1.`);
   if (!Number.isInteger(size) || size < 16) throw new Error(`size is ${size}: use at least 16 pixels.`);
   const dir = options.dir ?? path.join(cacheDir("datasets"), `shapes-${classes}x${perClass}-${size}px-seed${seed}`);
-  await writeFolderOnce(dir, async (tmp) => {
-    for (const [classIndex, name] of names.slice(0, classes).entries()) {
-      const random = seededRandom(seed * 1000 + classIndex);
-      fs.mkdirSync(path.join(tmp, name));
-      for (let i = 0; i < perClass; i++) {
-        const pixels = renderShape(SHAPES[name], size, random);
-        await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
-          .jpeg({ quality: 90 })
-          .toFile(path.join(tmp, name, `${name}_${String(i).padStart(4, "0")}.jpg`));
+  const chosen = names.slice(0, classes);
+  const fileName = (name: string, i: number) => path.join(name, `${name}_${String(i).padStart(4, "0")}.jpg`);
+  const made = await datasetFolder(dir, {
+    description: { generator: "syntheticShapes", classes, perClass, size, seed },
+    files: chosen.flatMap((name) => Array.from({ length: perClass }, (_, i) => fileName(name, i))),
+    fill: async (tmp) => {
+      for (const [classIndex, name] of chosen.entries()) {
+        const random = seededRandom(seed * 1000 + classIndex);
+        fs.mkdirSync(path.join(tmp, name));
+        for (let i = 0; i < perClass; i++) {
+          const pixels = renderShape(SHAPES[name], size, random);
+          await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(tmp, fileName(name, i)));
+        }
       }
-    }
+    },
   });
-  return imageFolder(dir, { minImagesPerClass: Math.min(20, perClass), ...options.folderOptions });
+  return imageFolder(made, { minImagesPerClass: Math.min(20, perClass), ...options.folderOptions });
 }

@@ -7,6 +7,7 @@ import * as path from "path";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { decodeBatch, decodeFile } from "../network/decode";
 import { tf } from "../runtime/tf";
+import { shuffleInPlace } from "../util/random";
 
 export type Split = "train" | "validation" | "test";
 export const SPLITS: Split[] = ["train", "validation", "test"];
@@ -79,8 +80,11 @@ function quickCheck(file: string, maxFileBytes: number): string | null {
   return SIGNATURES.some(([, matches]) => matches(head)) ? null : "not an image (no JPEG, PNG, GIF or BMP signature)";
 }
 
-/** Image files under `dir`, recursively, following links but never in circles. */
-function listImages(dir: string, skipped: SkippedFile[], seen = new Set<string>()): string[] {
+/**
+ * Image files under `dir`, recursively, following links but never in circles, and never up into a
+ * folder that contains the data set (`root`): a link to ".." would pull in every class.
+ */
+function listImages(dir: string, skipped: SkippedFile[], root: string, seen = new Set<string>()): string[] {
   let real: string;
   try {
     real = fs.realpathSync(dir);
@@ -90,6 +94,10 @@ function listImages(dir: string, skipped: SkippedFile[], seen = new Set<string>(
   }
   if (seen.has(real)) {
     skipped.push({ path: dir, reason: "symbolic link loop (folder already visited)" });
+    return [];
+  }
+  if (root === real || root.startsWith(real + path.sep)) {
+    skipped.push({ path: dir, reason: "links to a folder that contains the data set" });
     return [];
   }
   seen.add(real);
@@ -104,7 +112,7 @@ function listImages(dir: string, skipped: SkippedFile[], seen = new Set<string>(
         isDir = false; // quickCheck reports the broken or looping link
       }
     }
-    if (isDir) files.push(...listImages(full, skipped, seen));
+    if (isDir) files.push(...listImages(full, skipped, root, seen));
     else if (IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) files.push(full);
   }
   return files;
@@ -151,10 +159,24 @@ export class ImageFolder extends Displayable {
       .filter((e) => e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory()))
       .map((e) => e.name)
       .sort();
+    const unnamed = classFolders.filter((folder) => labelFromFolder(folder) === "");
+    if (unnamed.length) {
+      throw new Error(
+        `${dir}: the class folder${unnamed.length > 1 ? "s" : ""} ${unnamed.map((f) => `"${f}"`).join(", ")} give${unnamed.length > 1 ? "" : "s"} an empty label ` +
+          `(labels keep letters and digits, as retrain.py's do): rename ${unnamed.length > 1 ? "them" : "it"}.`,
+      );
+    }
+    const root = fs.realpathSync(dir);
     const byLabel = new Map<string, string[]>();
+    const foldersOf = new Map<string, string[]>();
     for (const folder of classFolders) {
       const label = labelFromFolder(folder);
-      const usable = listImages(path.join(dir, folder), this.skipped).filter((file) => {
+      const real = fs.realpathSync(path.join(dir, folder));
+      if (root === real || root.startsWith(real + path.sep)) {
+        this.warnings.push(`class folder "${folder}" links to ${real}, which contains the data set itself: left out.`);
+        continue;
+      }
+      const usable = listImages(path.join(dir, folder), this.skipped, root).filter((file) => {
         const reason = quickCheck(file, maxFileBytes);
         if (reason) this.skipped.push({ path: file, reason });
         return !reason;
@@ -165,6 +187,10 @@ export class ImageFolder extends Displayable {
       }
       if (usable.length < minImagesPerClass) this.warnings.push(`class "${label}" has only ${usable.length} images (fewer than ${minImagesPerClass}): expect unreliable accuracy.`);
       byLabel.set(label, [...(byLabel.get(label) ?? []), ...usable]);
+      foldersOf.set(label, [...(foldersOf.get(label) ?? []), folder]);
+    }
+    for (const [label, folders] of foldersOf) {
+      if (folders.length > 1) this.warnings.push(`the folders ${folders.map((f) => `"${f}"`).join(" and ")} give the same label "${label}" (retrain.py's rule): they form one class.`);
     }
     this.classes = [...byLabel.keys()];
     if (this.classes.length < 2) {
@@ -280,28 +306,6 @@ async function thumbnailDataUrl(file: string, size: number): Promise<string> {
   } finally {
     pixels.dispose();
   }
-}
-
-/** Deterministic Fisher-Yates shuffle (mulberry32). */
-export function shuffleInPlace<T>(items: T[], seed: number): T[] {
-  const random = seededRandom(seed);
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
-}
-
-/** mulberry32: small, fast, good enough for shuffles and augmentation. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -9,10 +9,27 @@ import type { ImageFolder } from "../data/image-folder";
 import { BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
 import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes";
-import { formatFlops, type TrainingRun } from "../train/run";
+import { checkNames } from "../train/options";
 import type { TrainOptions } from "../train/options";
+import { type Mode, plan, type Plan } from "../train/recipes";
+import { formatFlops, type TrainingRun } from "../train/run";
 
+/** The runs a comparison can hold: the three modes, and a fine-tune of the top blocks between them. */
 export type CompareEntry = "retrain-final-layer" | "fine-tune-top" | "fine-tune" | "from-scratch";
+export const COMPARE_ENTRIES: CompareEntry[] = ["retrain-final-layer", "fine-tune-top", "fine-tune", "from-scratch"];
+
+/** The block a "fine-tune-top" run starts training from by default: the one below the cut. */
+export function topBlock(layer: CutLayer): CutLayer {
+  return BLOCKS[Math.max(BLOCKS.indexOf(layer) - 1, 1)] as CutLayer;
+}
+
+/** An entry's mode, its plan at the cut `layer`, its label and the options that make it. */
+export function entryPlan(entry: CompareEntry, layer: CutLayer, unfreezeFrom: CutLayer = topBlock(layer)): { mode: Mode; plan: Plan; label: string; options: TrainOptions } {
+  const mode: Mode = entry === "fine-tune-top" ? "fine-tune" : entry;
+  const options: TrainOptions = entry === "fine-tune-top" ? { unfreezeFrom } : entry === "fine-tune" ? { unfreezeFrom: "all" } : {};
+  const label = { "retrain-final-layer": "retrain the final layer", "fine-tune-top": `fine-tune from ${unfreezeFrom}`, "fine-tune": "fine-tune all", "from-scratch": "train from scratch" }[entry];
+  return { mode, plan: plan(mode, layer, options), label, options };
+}
 
 export interface CompareOptions extends TrainOptions {
   /** Which runs, in order (default all four). */
@@ -73,12 +90,6 @@ export class Comparison extends Displayable {
   }
 }
 
-function label(entry: CompareEntry, run: TrainingRun): string {
-  if (entry === "fine-tune-top") return `fine-tune from ${run.info.trainedBlocks[0]}`;
-  if (entry === "fine-tune") return "fine-tune all";
-  return entry;
-}
-
 /** Compute per image in the run's last phase (the one that defines the mode). */
 function flopsPerImage(run: TrainingRun): number {
   const epochs = run.history.epochs;
@@ -87,14 +98,14 @@ function flopsPerImage(run: TrainingRun): number {
   return last ? (last.flops - before.flops) / Math.max(last.images - before.images, 1) : 0;
 }
 
-export function comparisonRow(entry: CompareEntry, run: TrainingRun, evaluation: Evaluation, targetAccuracy: number): ComparisonRow {
+export function comparisonRow(entry: CompareEntry, label: string, run: TrainingRun, evaluation: Evaluation, targetAccuracy: number): ComparisonRow {
   const epochs = run.history.epochs;
   // Epoch times count from the training loop's start; feature extraction before it counts too.
   const offset = run.info.seconds - (epochs[epochs.length - 1]?.seconds ?? 0);
   const reached = epochs.find((e) => (e.valAccuracy ?? -1) >= targetAccuracy);
   return {
     entry,
-    label: label(entry, run),
+    label,
     run,
     evaluation,
     testAccuracy: evaluation.accuracy,
@@ -112,24 +123,29 @@ export function comparisonRow(entry: CompareEntry, run: TrainingRun, evaluation:
  * evaluates each on the test split. `inception` must be pretrained; it is left unchanged.
  */
 export async function compareModes(inception: Inception, data: ImageFolder, options: CompareOptions = {}): Promise<Comparison> {
-  const { modes = ["retrain-final-layer", "fine-tune-top", "fine-tune", "from-scratch"], perMode = {}, targetAccuracy = 0.8, ...shared } = options;
+  const { modes = COMPARE_ENTRIES, perMode = {}, targetAccuracy = 0.8, ...shared } = options;
+  checkNames(perMode, COMPARE_ENTRIES, "perMode");
+  const unknown = modes.filter((m) => !COMPARE_ENTRIES.includes(m));
+  if (unknown.length) throw new Error(`modes: ${unknown.map((m) => `"${m}"`).join(", ")} not known; use ${COMPARE_ENTRIES.join(", ")}.`);
   const layer: CutLayer = shared.layer ?? inception.source.featureLayer;
-  const topFrom = shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : (BLOCKS[Math.max(BLOCKS.indexOf(layer) - 1, 1)] as CutLayer);
+  const top = shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : topBlock(layer);
   const rows: ComparisonRow[] = [];
   // Each mode gets its own feature cache, so none is timed on features another one computed.
   const caches = fs.mkdtempSync(path.join(os.tmpdir(), "inception-lab-compare-"));
-  for (const entry of modes) {
-    const o = (extra: TrainOptions): TrainOptions => ({ ...shared, layer, cacheDir: path.join(caches, entry), ...extra, ...perMode[entry] });
-    const run =
-      entry === "retrain-final-layer"
-        ? await retrainFinalLayer(inception, data, o({}))
-        : entry === "fine-tune-top"
-          ? await fineTune(inception, data, o({ unfreezeFrom: topFrom }))
-          : entry === "fine-tune"
-            ? await fineTune(inception, data, o({ unfreezeFrom: "all" }))
-            : await trainFromScratch(data, o({ inputSize: shared.inputSize ?? inception.inputSize }));
-    rows.push(comparisonRow(entry, run, await run.evaluate(), targetAccuracy));
+  try {
+    for (const entry of modes) {
+      const { mode, label, options: made } = entryPlan(entry, layer, top);
+      const o: TrainOptions = { ...shared, layer, cacheDir: path.join(caches, entry), ...made, ...perMode[entry] };
+      const run =
+        mode === "retrain-final-layer"
+          ? await retrainFinalLayer(inception, data, o)
+          : mode === "fine-tune"
+            ? await fineTune(inception, data, o)
+            : await trainFromScratch(data, { ...o, inputSize: shared.inputSize ?? inception.inputSize });
+      rows.push(comparisonRow(entry, label, run, await run.evaluate(), targetAccuracy));
+    }
+  } finally {
+    fs.rmSync(caches, { recursive: true, force: true });
   }
-  fs.rmSync(caches, { recursive: true, force: true });
   return new Comparison(rows, targetAccuracy);
 }

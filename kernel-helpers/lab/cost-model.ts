@@ -2,12 +2,12 @@
 // (a frozen forward pass, a training step through the top blocks, a training step through everything)
 // and multiply by what each recipe does. Turns "2-3 hours vs a day" into computed numbers.
 import { Displayable, Table } from "../display/display";
-import { type Block, BLOCKS, type CutLayer } from "../network/inception";
+import { type Block, type CutLayer } from "../network/inception";
 import { loadInceptionV3 } from "../network/model";
-import { splitForward } from "../train/phases";
 import { formatDuration } from "../display/progress";
 import { tf } from "../runtime/tf";
-import { TrainingStep } from "../train/loop";
+import { Optimizer } from "../train/optimizers";
+import { networkStep, setTrainable } from "../train/phases";
 
 export interface Throughput {
   inputSize: number;
@@ -45,18 +45,11 @@ export async function measureThroughput(options: { inputSize?: number; batchSize
   const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize })).dispose(), steps);
   // The training step the modes take: frozen bottom outside the tape, then loss and update on the rest.
   const trainSeconds = async (firstTrained: Block) => {
-    const trained = BLOCKS.slice(BLOCKS.indexOf(firstTrained));
-    inception.model.layers.forEach((l) => (l.trainable = trained.includes(inception.blockOf.get(l.name) ?? "top")));
-    const forward = splitForward(inception, model, firstTrained);
-    const optimizer = tf.train.sgd(1e-3);
-    const step = new TrainingStep(forward.logits, optimizer, model.trainableWeights.map((w) => w.read() as tf.Variable), { classes });
-    const seconds = await timeSteps(() => {
-      const prepared = forward.prepare(x);
-      step.run(prepared, y);
-      if (prepared !== x) prepared.dispose();
-    }, steps);
+    setTrainable(inception, firstTrained);
+    const optimizer = new Optimizer("sgd", model.trainableWeights.map((w) => w.read() as tf.Variable), 1e-3);
+    const step = networkStep(inception, model, firstTrained, optimizer, { classes });
+    const seconds = await timeSteps(() => step.run(x, y), steps);
     step.dispose();
-    forward.dispose();
     optimizer.dispose();
     return seconds;
   };

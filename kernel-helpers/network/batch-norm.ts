@@ -111,4 +111,7 @@ export class BatchNorm extends tf.layers.Layer {
   }
 }
 
-tf.serialization.registerClass(BatchNorm);
+/** Makes saved models that use BatchNorm loadable (tfjs finds layer classes by name); index.ts calls it. */
+export function registerLayers(): void {
+  tf.serialization.registerClass(BatchNorm);
+}

@@ -1,9 +1,10 @@
 // Images as the network takes them: float32 [n, size, size, 3] batches of RGB pixels 0..255.
 import type { Tensor, Tensor3D, Tensor4D } from "@tensorflow/tfjs-node";
 import { tf } from "../runtime/tf";
+import { decodeBatch } from "./decode";
 
-/** One image [h, w, 3], a batch [n, h, w, 3], a list of images, or batches produced lazily. */
-export type ImageInput = Tensor | Tensor3D[] | AsyncIterable<Tensor4D>;
+/** Image files (paths), one image [h, w, 3], a batch [n, h, w, 3], a list of images, or batches produced lazily. */
+export type ImageInput = string | string[] | Tensor | Tensor3D[] | AsyncIterable<Tensor4D>;
 
 function describe(t: Tensor): string {
   return `${t.dtype} tensor of shape [${t.shape.join(", ")}]`;
@@ -34,6 +35,19 @@ export function prepareBatch(images: Tensor, size: number): Tensor4D {
 
 /** Yields prepared batches of at most batchSize images; the caller disposes each. */
 export async function* batchesOf(images: ImageInput, size: number, batchSize: number): AsyncGenerator<Tensor4D> {
+  if (typeof images === "string" || (Array.isArray(images) && images.length > 0 && typeof images[0] === "string")) {
+    const files = [images].flat() as string[];
+    for (let i = 0; i < files.length; i += batchSize) {
+      const chunk = files.slice(i, i + batchSize);
+      const { images: batch, failed } = await decodeBatch(chunk, size);
+      if (failed.length) {
+        batch.dispose();
+        throw new Error(failed.map((f) => `${chunk[f.index]}: ${f.reason}`).join("; "));
+      }
+      yield batch;
+    }
+    return;
+  }
   if (Symbol.asyncIterator in images) {
     for await (const batch of images as AsyncIterable<Tensor4D>) {
       try {
@@ -45,8 +59,9 @@ export async function* batchesOf(images: ImageInput, size: number, batchSize: nu
     return;
   }
   if (Array.isArray(images)) {
-    for (let i = 0; i < images.length; i += batchSize) {
-      const prepared = images.slice(i, i + batchSize).map((image) => prepareBatch(image, size));
+    const list = images as Tensor3D[];
+    for (let i = 0; i < list.length; i += batchSize) {
+      const prepared = list.slice(i, i + batchSize).map((image) => prepareBatch(image, size));
       yield tf.concat(prepared) as Tensor4D;
       tf.dispose(prepared);
     }

@@ -4,8 +4,6 @@
 // them the way the weights expect.
 import type { SymbolicTensor } from "@tensorflow/tfjs-node";
 import { BatchNorm } from "./batch-norm";
-import { installLeanGradients } from "../runtime/lean-gradients";
-import { registerFastReluGradient } from "../runtime/native-ops";
 import { tf } from "../runtime/tf";
 
 /** How pixels 0..255 are scaled: "inception" to [-1, 1] (Keras, ImageNet), "unit" to [0, 1]. */
@@ -23,9 +21,6 @@ export type CutLayer = Exclude<Block, "stem" | "top">;
 export const CUT_LAYERS = BLOCKS.filter((b): b is CutLayer => b !== "stem" && b !== "top");
 
 export const MIN_INPUT_SIZE = 75;
-
-registerFastReluGradient();
-installLeanGradients();
 
 export interface ArchitectureOptions {
   /** Side of the square input image; 299 as trained, at least 75. */

@@ -1,5 +1,6 @@
 // loadInceptionV3: the network with weights from any source, and what a notebook asks of it:
 // pooled features at a cut point, ImageNet classification, a summary of its blocks.
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
@@ -219,6 +220,23 @@ export class Inception extends Displayable {
       p.forEach((row, i) => results.push(row.map((probability, j) => ({ className: className(k[i][j]), probability }))));
     }
     return results;
+  }
+
+  /**
+   * A content hash of the weights that features at `layer` depend on (every block up to it): two
+   * networks with this fingerprint compute the same features there, also after weights were changed in place.
+   */
+  weightsFingerprint(layer: CutLayer): string {
+    const blocks = new Set(BLOCKS.slice(0, BLOCKS.indexOf(layer) + 1));
+    const hash = createHash("sha256");
+    for (const l of this.model.layers) {
+      if (!blocks.has(this.blockOf.get(l.name)!)) continue;
+      for (const w of l.weights) {
+        const values = w.read().dataSync() as Float32Array;
+        hash.update(w.originalName).update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      }
+    }
+    return hash.digest("hex");
   }
 
   /** An independent copy (same weights, own variables): training the copy leaves this one as it is. */

@@ -74,18 +74,18 @@ export function registerFastReluGradient(): void {
 }
 
 /**
- * Dropout with TensorFlow's RandomUniform. tfjs draws its masks in JavaScript, which a step traced into
+ * Dropout with TensorFlow's RandomUniform. tfjs draws its masks in JavaScript, which a step recorded as
  * a graph would freeze into one constant mask; TensorFlow's op draws a new mask on every run, eager or
- * graph, from a sequence fixed by `seed`.
+ * graph, from a sequence fixed by `seed`. The rate is a tensor so that a graph can be fed a new one.
  */
-export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+export function dropout(x: tf.Tensor, rate: tf.Scalar, seed: number): tf.Tensor {
   return tf.tidy(() => {
     const uniform = nativeBackend().executeSingleOutput(
       "RandomUniform",
       attrs({ seed: { type: "int", value: seed }, seed2: { type: "int", value: 1 }, dtype: { type: "dtype", value: "float32" }, T: { type: "dtype", value: "int32" } }),
-      [tf.tensor1d(x.shape, "int32")],
+      [nativeBackend().executeSingleOutput("Shape", attrs({ T: { type: "dtype", value: "float32" }, out_type: { type: "dtype", value: "int32" } }), [x])],
     );
-    const keep = 1 - rate;
+    const keep = tf.sub(1, rate);
     return tf.mul(x, tf.div(tf.floor(tf.add(uniform, keep)), keep));
   });
 }

@@ -6,24 +6,28 @@ import { decodeBatch } from "../network/decode";
 import { Displayable } from "../display/display";
 import { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
-import type { CutLayer } from "../network/inception";
+import { type CutLayer, CUT_LAYERS } from "../network/inception";
 import type { Inception } from "../network/model";
 import { dropout } from "../runtime/native-ops";
 import { tf } from "../runtime/tf";
-import { saveAtomically } from "./loop";
+import { loadModelFolder, writeTfjsModel } from "../network/model-files";
+import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../util/atomic";
 
 /** The new classifier on top of the features; its layers can be applied to features or to the network. */
 export class Head {
   readonly dropout: tf.layers.Layer;
+  /** The dropout rate as a variable, so a recorded training step takes a new rate as an input. */
+  readonly dropoutRate: tf.Variable;
   readonly dense: tf.layers.Layer;
   readonly softmax: tf.layers.Layer;
 
   constructor(classes: number, dropoutRate: number, seed: number) {
     this.dropout = tf.layers.dropout({ rate: dropoutRate, seed, name: "head_dropout" });
+    this.dropoutRate = tf.variable(tf.scalar(dropoutRate), false);
     // Same layer (it saves and loads as tfjs' Dropout), masks drawn by TensorFlow: see native-ops' dropout.
     this.dropout.call = (inputs, kwargs) => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return kwargs.training && dropoutRate > 0 ? dropout(x, dropoutRate, seed) : x;
+      return kwargs.training ? dropout(x, this.dropoutRate as tf.Scalar, seed) : x;
     };
     this.dense = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed }), name: "logits" });
     this.softmax = tf.layers.activation({ activation: "softmax", name: "probabilities" });
@@ -97,7 +101,12 @@ export class Classifier extends Displayable {
   /** Labels for image files, best class first. */
   async predict(paths: string | string[]): Promise<Prediction[]> {
     const files = typeof paths === "string" ? [paths] : paths;
-    for (const file of files) if (!fs.existsSync(file)) throw new Error(`${file}: no such image file.`);
+    if (!Array.isArray(files) || files.length === 0) throw new Error("predict: give an image file path, or a list of them (for example data.files(\"test\")).");
+    for (const file of files) {
+      if (typeof file !== "string") throw new Error(`predict: ${String(file)} is not a file path.`);
+      if (!fs.existsSync(file)) throw new Error(`${file}: no such image file.`);
+      if (fs.statSync(file).isDirectory()) throw new Error(`${file} is a folder: give image files (data.files("test") lists a data set's).`);
+    }
     const { files: kept, probabilities } = await this.score(files);
     const missing = files.filter((f) => !kept.includes(f));
     if (missing.length) throw new Error(`cannot decode ${missing.join(", ")}: not a readable JPEG, PNG, GIF or BMP image.`);
@@ -119,12 +128,15 @@ export class Classifier extends Displayable {
     return new Evaluation(this.classes, files, files.map((f) => labelOf.get(f)!), probabilities, split);
   }
 
-  /** Writes a tfjs model (model.json + weights) and labels.json into `dir`, atomically. */
-  async save(dir: string): Promise<string> {
-    const target = path.resolve(dir);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    await saveAtomically(target, this.model, { "labels.json": JSON.stringify(this.info, null, 1) });
-    return target;
+  /**
+   * Writes a tfjs model (model.json + weights.bin), labels.json and `extra` files into `dir`, all or
+   * nothing. `dir` must be new, empty, or a folder this library wrote: it never replaces other files.
+   */
+  save(dir: string, extra: Record<string, string> = {}): Promise<string> {
+    return writeFolder(dir, async (tmp) => {
+      await writeTfjsModel(tmp, this.model);
+      for (const [name, content] of Object.entries({ "labels.json": JSON.stringify(this.info, null, 1), ...extra })) writeAtomically(path.join(tmp, name), content);
+    });
   }
 
   toText(): string {
@@ -132,11 +144,33 @@ export class Classifier extends Displayable {
   }
 }
 
-/** Loads a classifier written by `save()` (or a run's checkpoint). */
+/** labels.json, checked against the model it belongs to; throws naming the file and the problem. */
+function readLabels(file: string, outputs: number): ClassifierInfo {
+  const bad = (what: string) => new Error(`${file} ${what}; it must hold {"classes": [one name per output], "inputSize": n, ...} as run.save() writes it.`);
+  let info: Partial<ClassifierInfo>;
+  try {
+    info = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw bad(`cannot be read (${(error as Error).message})`);
+  }
+  if (!info || !Array.isArray(info.classes) || !info.classes.every((c) => typeof c === "string")) throw bad("has no list of class names");
+  if (info.classes.length !== outputs) throw bad(`names ${info.classes.length} classes, but the model has ${outputs} outputs`);
+  if (new Set(info.classes).size !== info.classes.length) throw bad("names a class twice");
+  if (!(Number.isInteger(info.inputSize) && info.inputSize! >= 75)) throw bad(`has no valid inputSize (${JSON.stringify(info.inputSize)})`);
+  if (info.layer !== undefined && !CUT_LAYERS.includes(info.layer)) throw bad(`names an unknown cut layer "${info.layer}"`);
+  return { mode: "unknown", layer: "mixed10", weights: "unknown", ...info } as ClassifierInfo;
+}
+
+/**
+ * Loads a classifier written by `save()` (or a run's checkpoint), after checking its files against
+ * their manifest (a folder from elsewhere, without one, is checked for shape only).
+ */
 export async function loadClassifier(dir: string): Promise<Classifier> {
   const labels = path.join(dir, "labels.json");
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder; give a folder written by run.save(dir).`);
   if (!fs.existsSync(labels)) throw new Error(`${dir}: no labels.json here; expected a folder written by run.save(dir).`);
-  require("../network/batch-norm"); // registers the BatchNorm layer class the saved model uses
-  const model = await tf.loadLayersModel(`file://${path.resolve(dir, "model.json")}`);
-  return new Classifier(model, JSON.parse(fs.readFileSync(labels, "utf8")));
+  if (fs.existsSync(path.join(dir, MANIFEST))) verifyFolder(dir);
+  const model = await loadModelFolder(dir);
+  const outputs = (model.outputs[0].shape as number[])[1];
+  return new Classifier(model, readLabels(labels, outputs));
 }

@@ -1,29 +1,8 @@
-// The training loop every mode shares: batches in, one optimizer step per batch, validation after each
-// epoch, live progress, history per step and per epoch, best weights kept, early stopping, a time
-// budget, and a clean stop at a step boundary when the kernel is interrupted.
-import * as fs from "fs";
-import * as path from "path";
-import { writeAtomically } from "../data/bottlenecks";
-import { CompiledFunction } from "../runtime/graph";
-import { Progress } from "../display/progress";
-import { tf } from "../runtime/tf";
-
-export type OptimizerName = "sgd" | "momentum" | "adam" | "rmsprop";
-
-export function makeOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer {
-  switch (name) {
-    case "sgd":
-      return tf.train.sgd(learningRate);
-    case "momentum":
-      return tf.train.momentum(learningRate, 0.9);
-    case "adam":
-      return tf.train.adam(learningRate);
-    case "rmsprop":
-      return tf.train.rmsprop(learningRate, 0.9, 0, 1e-7);
-    default:
-      throw new Error(`optimizer: "${name}" is not one of sgd, momentum, adam, rmsprop.`);
-  }
-}
+// The training loop as a small driver, the way Keras' fit and fastai's Learner run: phases of epochs of
+// batches, one optimizer step per batch, validation after each epoch, a record per step and per epoch.
+// Every rule (keep the best weights, stop early, checkpoint, time budget, interrupt, NaN loss, progress,
+// learning-rate schedules, live charts) is a callback (callbacks.ts): a new rule is a new callback, and
+// this file does not change.
 
 export interface StepRecord {
   step: number;
@@ -31,6 +10,7 @@ export interface StepRecord {
   phase: string;
   loss: number;
   accuracy: number;
+  learningRate: number;
   /** Seconds since training started. */
   seconds: number;
   /** Training images seen so far. */
@@ -44,6 +24,7 @@ export interface EpochRecord {
   accuracy: number;
   valLoss: number | null;
   valAccuracy: number | null;
+  learningRate: number;
   seconds: number;
   images: number;
   /** Estimated floating-point operations spent so far (forward and backward). */
@@ -55,126 +36,71 @@ export interface History {
   epochs: EpochRecord[];
 }
 
-export interface TrainCallbacks {
-  onBatchEnd?: (step: StepRecord) => void;
-  onEpochEnd?: (epoch: EpochRecord) => void;
-}
-
 export interface LabelledBatch {
-  x: tf.Tensor;
-  y: tf.Tensor1D;
+  x: { shape: number[]; dispose(): void };
+  y: { dispose(): void };
 }
 
 /** One stretch of training with one optimizer over one set of variables (head warm-up, fine-tune, ...). */
-export interface Phase {
+export interface Phase<Batch extends LabelledBatch = LabelledBatch> {
   name: string;
   epochs: number;
-  optimizer: tf.Optimizer;
-  variables: tf.Variable[];
   stepsPerEpoch: number;
   /** Operations per training image in this phase (forward plus backward). */
   flopsPerImage: number;
-  batches(epoch: number): AsyncIterable<LabelledBatch>;
-  logits(x: tf.Tensor, training: boolean): tf.Tensor2D;
+  /** The learning rate now; schedules set it. */
+  learningRate: number;
+  batches(epoch: number): AsyncIterable<Batch>;
+  /** One optimizer step on a batch (the loop disposes the batch afterwards). */
+  train(batch: Batch): { loss: number; accuracy: number };
   validate(): Promise<{ loss: number; accuracy: number } | null>;
-  /** Frees what the phase holds beyond its tensors (graphs). */
-  dispose?(): void;
+  /** Frees what the phase holds (its step, graphs, optimizer). */
+  dispose(): void;
 }
 
-export interface LoopOptions {
-  classes: number;
-  labelSmoothing: number;
-  /** Epochs without a better validation accuracy before stopping (false: never). */
-  earlyStopping: number | false;
-  maxSeconds: number;
-  progress: boolean;
-  callbacks: TrainCallbacks;
-  /** All weights of the model being trained, for keeping the best ones. */
-  weights: () => tf.LayerVariable[];
-  /** Run each step as a TensorFlow graph (see TrainingStep). */
-  graph: boolean;
-  checkpoint?: (epoch: number, history: History) => Promise<void>;
+/** A rule of the loop. Each hook gets the loop, which it may read, or stop. */
+export interface Callback {
+  onTrainBegin?(loop: TrainingLoop): unknown;
+  onEpochBegin?(epoch: number, loop: TrainingLoop): unknown;
+  onBatchBegin?(step: number, loop: TrainingLoop): unknown;
+  onBatchEnd?(record: StepRecord, loop: TrainingLoop): unknown;
+  onEpochEnd?(record: EpochRecord, loop: TrainingLoop): unknown;
+  onTrainEnd?(loop: TrainingLoop): unknown;
 }
 
-export function lossAndAccuracy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number, labelSmoothing = 0): { loss: tf.Scalar; accuracy: tf.Scalar } {
-  return tf.tidy(() => {
-    const oneHot = tf.oneHot(labels.toInt(), classes);
-    const loss = tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, labelSmoothing) as tf.Scalar;
-    const accuracy = tf.mean(tf.equal(tf.argMax(logits, 1), labels.toInt()).toFloat()) as tf.Scalar;
-    return { loss, accuracy };
-  });
+export interface Resumed {
+  /** The epochs (and their steps) already trained: the loop continues after the last. */
+  history: History;
 }
 
-/**
- * One optimizer step as every mode takes it: loss and accuracy of the logits, then the update of
- * `variables`. With `graph` (the default) every step runs as one TensorFlow graph, recorded on the
- * first step of each batch shape (graph.ts): measured here, a full fine-tune step at 299 px runs 1.35x faster
- * than op by op. The bench and the cost model time this same step.
- */
-export class TrainingStep {
-  private readonly compiled: CompiledFunction;
-
-  constructor(
-    logits: (x: tf.Tensor, training: boolean) => tf.Tensor2D,
-    optimizer: tf.Optimizer,
-    variables: tf.Variable[],
-    options: { classes: number; labelSmoothing?: number; graph?: boolean },
-  ) {
-    const step = ([x, y]: tf.Tensor[]) => {
-      let accuracy: tf.Scalar | undefined;
-      const loss = tf.tidy(() =>
-        optimizer.minimize(
-          () => {
-            const result = lossAndAccuracy(logits(x, true), y as tf.Tensor1D, options.classes, options.labelSmoothing);
-            accuracy = tf.keep(result.accuracy); // survives the gradient's scope
-            return result.loss;
-          },
-          true,
-          variables,
-        )!,
-      );
-      return [loss, accuracy!];
-    };
-    this.compiled = new CompiledFunction(step, { enabled: options.graph ?? true, variables: () => variables });
-  }
-
-  run(x: tf.Tensor, y: tf.Tensor1D): { loss: number; accuracy: number } {
-    const [loss, accuracy] = this.compiled.run([x, y]);
-    const values = { loss: loss.dataSync()[0], accuracy: accuracy.dataSync()[0] };
-    tf.dispose([loss, accuracy]);
-    return values;
-  }
-
-  dispose(): void {
-    this.compiled.dispose();
-  }
-}
-
-const MIN_LOSS_DELTA = 1e-4;
-
-/** Runs phases one after another; stops early, on the time budget, or on a kernel interrupt. */
 export class TrainingLoop {
   readonly history: History = { steps: [], epochs: [] };
-  interrupted = false;
-  stoppedEarly = false;
-  outOfTime = false;
+  /** The phase running now, its epoch and step counted from 1 within it. */
+  phase: Phase | null = null;
+  epochInPhase = 0;
+  stepInPhase = 0;
+  /** Why the whole run ended before its last epoch (interrupted, time budget, ...), or null. */
+  stopReason: string | null = null;
+  /** Phases a callback ended before their last epoch, with the reason (early stopping). */
+  readonly endedPhases: { phase: string; reason: string }[] = [];
+  /** Problems callbacks met without stopping the run (a checkpoint that could not be written). */
+  readonly warnings: string[] = [];
+  private phaseEnd: string | null = null;
   private started = performance.now();
   private images = 0;
   private flops = 0;
-  private best: { accuracy: number; loss: number; weights: tf.Tensor[] } | null = null;
-  private stopRequested = false;
+  private readonly firstEpoch: number;
 
-  constructor(readonly options: LoopOptions) {}
-
-  get seconds(): number {
-    return (performance.now() - this.started) / 1000;
-  }
-
-  /** Continues a resumed run's clock and counters. */
-  resumeFrom(history: History): void {
-    this.history.steps.push(...history.steps);
-    this.history.epochs.push(...history.epochs);
-    const last = history.epochs[history.epochs.length - 1];
+  constructor(
+    readonly phases: Phase[],
+    readonly callbacks: Callback[],
+    resumed?: Resumed,
+  ) {
+    const epochs = resumed?.history.epochs ?? [];
+    const last = epochs[epochs.length - 1];
+    this.history.steps.push(...(resumed?.history.steps ?? []));
+    this.history.epochs.push(...epochs);
+    this.firstEpoch = (last?.epoch ?? 0) + 1;
     if (last) {
       this.started -= last.seconds * 1000;
       this.images = last.images;
@@ -182,110 +108,122 @@ export class TrainingLoop {
     }
   }
 
-  async run(phases: Phase[], firstEpoch = 1): Promise<void> {
-    const onInterrupt = () => {
-      this.stopRequested = true;
-      this.interrupted = true;
-    };
-    process.on("SIGINT", onInterrupt);
-    const totalEpochs = phases.reduce((sum, p) => sum + p.epochs, 0);
-    const totalSteps = phases.reduce((sum, p) => sum + p.epochs * p.stepsPerEpoch, 0);
-    const progress = this.options.progress ? new Progress("training", totalSteps, "steps") : null;
-    let epoch = 0;
-    let detail = "";
+  get seconds(): number {
+    return (performance.now() - this.started) / 1000;
+  }
+
+  get totalEpochs(): number {
+    return this.phases.reduce((sum, p) => sum + p.epochs, 0);
+  }
+
+  get totalSteps(): number {
+    return this.phases.reduce((sum, p) => sum + p.epochs * p.stepsPerEpoch, 0);
+  }
+
+  /** Training images per second since the start (resumed runs included). */
+  get imagesPerSecond(): number {
+    return this.images / Math.max(this.seconds, 1e-9);
+  }
+
+  /** Ends the whole run after the current step. */
+  stop(reason: string): void {
+    this.stopReason ??= reason;
+  }
+
+  /** Ends the current phase after the current epoch; the next phase, if any, starts. */
+  endPhase(reason: string): void {
+    this.phaseEnd ??= reason;
+  }
+
+  /** Notes a problem that does not stop training (said once per message). */
+  warn(message: string): void {
+    if (this.warnings.includes(message)) return;
+    this.warnings.push(message);
+    console.warn(`inception-lab: ${message}`);
+  }
+
+  private async each(hook: (callback: Callback) => unknown): Promise<void> {
+    for (const callback of this.callbacks) await hook(callback);
+  }
+
+  async run(): Promise<History> {
+    // Epochs are numbered by the plan, not by how many ran: a phase that early stopping ended still
+    // counts all its epochs, so a resumed run finds each epoch number in the same phase.
+    let offset = 0;
+    let trainEnded = false;
     try {
-      for (const phase of phases) {
-        let sinceBest = 0;
-        const step = new TrainingStep(phase.logits, phase.optimizer, phase.variables, this.options);
+      await this.each((c) => c.onTrainBegin?.(this));
+      for (const phase of this.phases) {
+        this.phase = phase;
+        this.phaseEnd = null;
         try {
-          for (let e = 0; e < phase.epochs && !this.stopRequested; e++) {
-            epoch++;
-            if (epoch < firstEpoch) continue;
-            const sums = { loss: 0, accuracy: 0, images: 0 };
-            for await (const batch of phase.batches(epoch)) {
-              const count = batch.x.shape[0];
-              const { loss, accuracy } = step.run(batch.x, batch.y);
-              tf.dispose([batch.x, batch.y]);
-              sums.loss += loss * count;
-              sums.accuracy += accuracy * count;
-              sums.images += count;
-              this.images += count;
-              this.flops += count * phase.flopsPerImage;
-              const record: StepRecord = { step: this.history.steps.length + 1, epoch, phase: phase.name, loss, accuracy, seconds: this.seconds, images: this.images };
-              this.history.steps.push(record);
-              this.options.callbacks.onBatchEnd?.(record);
-              const imagesPerSecond = this.images / Math.max(this.seconds, 1e-9);
-              progress?.update(this.history.steps.length, `${phase.name} epoch ${epoch}/${totalEpochs} · loss ${loss.toFixed(3)} · acc ${accuracy.toFixed(3)} · ${imagesPerSecond.toFixed(imagesPerSecond < 100 ? 1 : 0)} images/s${detail}`);
-              await new Promise((resolve) => setImmediate(resolve)); // lets an interrupt signal in
-              if (this.options.maxSeconds && this.seconds > this.options.maxSeconds) this.outOfTime = this.stopRequested = true;
-              if (this.stopRequested) break;
-            }
-            if (sums.images === 0) continue;
-            const validation = await phase.validate();
-            const record: EpochRecord = {
-              epoch,
-              phase: phase.name,
-              loss: sums.loss / sums.images,
-              accuracy: sums.accuracy / sums.images,
-              valLoss: validation?.loss ?? null,
-              valAccuracy: validation?.accuracy ?? null,
-              seconds: this.seconds,
-              images: this.images,
-              flops: this.flops,
-            };
-            this.history.epochs.push(record);
-            detail = validation ? ` · val acc ${validation.accuracy.toFixed(3)}` : "";
-            const improved = this.keepIfBest(record);
-            if (improved) await this.options.checkpoint?.(epoch, this.history);
-            this.options.callbacks.onEpochEnd?.(record);
-            if (improved) sinceBest = 0;
-            else if (this.options.earlyStopping !== false && ++sinceBest >= this.options.earlyStopping) {
-              this.stoppedEarly = true;
-              break;
-            }
+          for (this.epochInPhase = 1; this.epochInPhase <= phase.epochs && !this.stopReason && !this.phaseEnd; this.epochInPhase++) {
+            const epoch = offset + this.epochInPhase;
+            if (epoch < this.firstEpoch) continue;
+            await this.runEpoch(phase, epoch);
           }
+          offset += phase.epochs;
+          // Ended before its last epoch: ending at the last one is no early end.
+          if (this.phaseEnd && this.epochInPhase <= phase.epochs) this.endedPhases.push({ phase: phase.name, reason: this.phaseEnd });
         } finally {
-          step.dispose();
-          phase.dispose?.();
+          phase.dispose();
         }
+        if (this.stopReason) break;
       }
+      trainEnded = true;
+      await this.each((c) => c.onTrainEnd?.(this));
     } finally {
-      process.off("SIGINT", onInterrupt);
-      this.restoreBest();
-      const why = this.interrupted ? " · interrupted: best weights kept" : this.outOfTime ? " · time budget reached" : this.stoppedEarly ? " · stopped early" : "";
-      progress?.finish(`${this.history.epochs.length} epochs${detail}${why}`);
+      // Phases that never started are freed here; the others were freed when they ended.
+      this.phases.slice(this.phase ? this.phases.indexOf(this.phase) + 1 : 0).forEach((phase) => phase.dispose());
+      if (!trainEnded) {
+        // A failure mid-run still ends every rule (best weights restored, progress closed, listeners removed).
+        for (const callback of this.callbacks) await Promise.resolve(callback.onTrainEnd?.(this)).catch(() => undefined);
+      }
     }
+    return this.history;
   }
 
-  /**
-   * Keeps a copy of the weights when validation accuracy improved; on equal accuracy, when validation
-   * loss fell by more than MIN_LOSS_DELTA (so a creeping loss does not hold off early stopping forever).
-   */
-  private keepIfBest(record: EpochRecord): boolean {
-    const accuracy = record.valAccuracy ?? record.accuracy;
-    const loss = record.valLoss ?? record.loss;
-    if (this.best && (accuracy < this.best.accuracy || (accuracy === this.best.accuracy && loss > this.best.loss - MIN_LOSS_DELTA))) return false;
-    tf.dispose(this.best?.weights ?? []);
-    this.best = { accuracy, loss, weights: this.options.weights().map((w) => tf.clone(w.read())) };
-    return true;
+  private async runEpoch(phase: Phase, epoch: number): Promise<void> {
+    await this.each((c) => c.onEpochBegin?.(epoch, this));
+    const sums = { loss: 0, accuracy: 0, images: 0 };
+    this.stepInPhase = (this.epochInPhase - 1) * phase.stepsPerEpoch;
+    for await (const batch of phase.batches(epoch)) {
+      this.stepInPhase++;
+      await this.each((c) => c.onBatchBegin?.(this.history.steps.length + 1, this));
+      const count = batch.x.shape[0];
+      let result: { loss: number; accuracy: number };
+      try {
+        result = phase.train(batch);
+      } finally {
+        batch.x.dispose();
+        batch.y.dispose();
+      }
+      sums.loss += result.loss * count;
+      sums.accuracy += result.accuracy * count;
+      sums.images += count;
+      this.images += count;
+      this.flops += count * phase.flopsPerImage;
+      const record: StepRecord = { step: this.history.steps.length + 1, epoch, phase: phase.name, ...result, learningRate: phase.learningRate, seconds: this.seconds, images: this.images };
+      this.history.steps.push(record);
+      await this.each((c) => c.onBatchEnd?.(record, this));
+      await new Promise((resolve) => setImmediate(resolve)); // lets an interrupt signal in
+      if (this.stopReason) break;
+    }
+    if (sums.images === 0 || this.stopReason === "interrupted") return;
+    const validation = await phase.validate();
+    const record: EpochRecord = {
+      epoch,
+      phase: phase.name,
+      loss: sums.loss / sums.images,
+      accuracy: sums.accuracy / sums.images,
+      valLoss: validation?.loss ?? null,
+      valAccuracy: validation?.accuracy ?? null,
+      learningRate: phase.learningRate,
+      seconds: this.seconds,
+      images: this.images,
+      flops: this.flops,
+    };
+    this.history.epochs.push(record);
+    await this.each((c) => c.onEpochEnd?.(record, this));
   }
-
-  private restoreBest(): void {
-    if (!this.best) return;
-    this.options.weights().forEach((variable, i) => variable.write(this.best!.weights[i]));
-    tf.dispose(this.best.weights);
-    this.best = null;
-  }
-}
-
-/** Saves a model and its state into `dir` atomically: a half-written checkpoint never replaces a good one. */
-export async function saveAtomically(dir: string, model: tf.LayersModel, files: Record<string, string>): Promise<void> {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  await model.save(`file://${tmp}`);
-  for (const [name, content] of Object.entries(files)) writeAtomically(path.join(tmp, name), content);
-  const old = `${dir}.old-${process.pid}`;
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
 }

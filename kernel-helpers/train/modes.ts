@@ -2,140 +2,143 @@
 //   retrainFinalLayer: frozen network, features computed once and cached, only a new head trained;
 //   fineTune: pretrained start, new head, then the network itself trained (all of it, or from a block up);
 //   trainFromScratch: the same network and head from random weights.
-import * as fs from "fs";
+// What each mode trains is its recipe (recipes.ts); the rules of the loop are callbacks (callbacks.ts).
 import * as path from "path";
 import { hasDistortions } from "../data/augment";
 import { BottleneckCache } from "../data/bottlenecks";
-import { attachHead, Classifier, Head } from "./classifier";
 import type { ImageFolder } from "../data/image-folder";
-import { BLOCKS } from "../network/inception";
 import { type Inception, loadInceptionV3 } from "../network/model";
-import { blockFlops, blocksUpTo, bottlenecks, cachedScorer, headPhase, imagePhase, type Setup, splitForward } from "./phases";
-import { liveCurves } from "../plots/plots";
-import { remember, type RunInfo, TrainingRun } from "./run";
 import { tf } from "../runtime/tf";
-import { type Mode, resolve, type Resolved, type TrainOptions } from "./options";
-import { type History, makeOptimizer, type Phase, saveAtomically, TrainingLoop } from "./loop";
+import { checkWritableFolder } from "../util/atomic";
+import { InterruptedError, listenForInterrupt } from "../util/interrupt";
+import { defaultCallbacks, EarlyStopping, KeepBestWeights, ProgressBar, StopOnInterrupt, StopOnNaN, TimeBudget } from "./callbacks";
+import { Checkpoint, readCheckpoint, type RunIdentity } from "./checkpoint";
+import { attachHead, Classifier, Head } from "./classifier";
+import { type Callback, type History, type Phase, TrainingLoop } from "./loop";
+import { resolve, type Resolved, type TrainOptions } from "./options";
+import { blockFlops, bottlenecks, cachedScorer, type FeatureSet, headPhase, imagePhase, setTrainable, type Setup } from "./phases";
+import { blocksUpTo, type Mode, plan, type Plan } from "./recipes";
+import { remember, type RunInfo, TrainingRun } from "./run";
 
 function countParameters(variables: tf.LayerVariable[]): number {
   return variables.reduce((sum, v) => sum + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }
 
-interface Checkpointing {
-  firstEpoch: number;
-  history?: History;
-  save?: (epoch: number, history: History) => Promise<void>;
+/** Refuses, before any work, a data set that leaves nothing to train on. */
+function checkTrainingData(data: ImageFolder): void {
+  const train = data.examples("train");
+  if (train.length === 0) {
+    const { validationPercent = 10, testPercent = 10 } = data.options;
+    throw new Error(
+      `${data.dir}: the training split is empty (validationPercent ${validationPercent} + testPercent ${testPercent} leave no image for training). ` +
+        `Lower them in imageFolder(), or add images.`,
+    );
+  }
+  const missing = data.classes.filter((_, c) => !train.some((e) => e.label === c));
+  if (missing.length) console.warn(`inception-lab: no training image for ${missing.map((c) => `"${c}"`).join(", ")}: the classifier cannot learn ${missing.length > 1 ? "these classes" : "this class"}.`);
 }
 
-/** Saves after each epoch into checkpointDir; with resume, loads the weights and history saved there. */
-async function checkpointing(o: Resolved, model: tf.LayersModel, info: () => object): Promise<Checkpointing> {
-  if (!o.checkpointDir) return { firstEpoch: 1 };
-  const dir = path.resolve(o.checkpointDir);
-  const state = path.join(dir, "history.json");
-  const save = (epoch: number, history: History) => saveAtomically(dir, model, { "history.json": JSON.stringify({ epoch, history, info: info() }), "labels.json": JSON.stringify(info(), null, 1) });
-  if (!o.resume) return { firstEpoch: 1, save };
-  if (!fs.existsSync(state)) throw new Error(`resume: ${dir} has no checkpoint (history.json) to continue from.`);
-  const saved = JSON.parse(fs.readFileSync(state, "utf8"));
-  const weights = await tf.loadLayersModel(`file://${path.join(dir, "model.json")}`);
-  if (weights.weights.length !== model.weights.length) throw new Error(`resume: the checkpoint in ${dir} is of another network or head; start without resume.`);
-  model.weights.forEach((w, i) => w.write(weights.weights[i].read()));
-  return { firstEpoch: saved.epoch + 1, history: saved.history, save };
+/** The rules every run follows, then the ones layers above add (live charts), then the user's. */
+function callbacksFor(settings: Resolved, keep: tf.Variable[], checkpoint: Checkpoint | null, interrupt: ReturnType<typeof listenForInterrupt>): Callback[] {
+  return [
+    new KeepBestWeights(() => keep),
+    ...(checkpoint ? [checkpoint] : []),
+    ...(settings.earlyStopping !== false ? [new EarlyStopping(settings.earlyStopping)] : []),
+    ...(settings.maxSeconds > 0 ? [new TimeBudget(settings.maxSeconds)] : []),
+    new StopOnInterrupt(interrupt),
+    new StopOnNaN(),
+    ...(settings.progress ? [new ProgressBar()] : []),
+    ...defaultCallbacks(settings),
+    ...settings.callbacks,
+  ];
+}
+
+/** The phases of a plan: the head on features first (retraining, a fine-tune's warm-up), then the network. */
+function phasesFor(planned: Plan, setup: Setup, inception: Inception, models: ReturnType<typeof classifierModels>, features: { train: FeatureSet; validation: FeatureSet }): Phase[] {
+  const { settings } = setup;
+  const phases: Phase[] = [];
+  const retraining = planned.mode === "retrain-final-layer";
+  if (planned.headOnFeatures) {
+    phases.push(headPhase(retraining ? "head" : "warm-up", setup, inception, planned.layer, models.head.logitsModel, retraining ? settings.learningRate : settings.warmupLearningRate, retraining ? settings.epochs : settings.warmupEpochs, features));
+  }
+  if (planned.firstTrained) {
+    const flops = blockFlops(inception);
+    const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (flops.get(b) ?? 0), 0);
+    const perImage = sum(blocksUpTo(planned.layer)) + 2 * sum(planned.trainedBlocks);
+    phases.push(imagePhase(planned.mode === "fine-tune" ? "fine-tune" : "train", setup, inception, models.full.logitsModel, planned.firstTrained, settings.learningRate, settings.epochs, perImage));
+  }
+  return phases;
+}
+
+/** The new head on features (for cached bottlenecks) and on the network (for images), sharing its layers. */
+function classifierModels(inception: Inception, setup: Setup, layer: Plan["layer"]) {
+  const width = (inception.model.getLayer(layer).outputShape as number[])[3];
+  const featureInput = tf.input({ shape: [width], name: "bottleneck" });
+  return { head: setup.head.models(featureInput, featureInput), full: attachHead(inception, layer, setup.head) };
 }
 
 async function train(mode: Mode, inception: Inception, data: ImageFolder, options: TrainOptions): Promise<TrainingRun> {
   const started = performance.now();
-  const o = resolve(mode, options);
-  const layer = o.layer ?? inception.source.featureLayer;
-  const s: Setup = { mode, o, data, classes: data.classes.length };
-  const head = new Head(s.classes, o.dropout, o.seed);
-  const width = (inception.model.getLayer(layer).outputShape as number[])[3];
-  const featureInput = tf.input({ shape: [width], name: "bottleneck" });
-  const headModels = head.models(featureInput, featureInput);
-  const full = attachHead(inception, layer, head);
-  const usesFeatures = mode === "retrain-final-layer" || (mode === "fine-tune" && o.warmupEpochs > 0);
-  const cache = new BottleneckCache(inception, layer, o.cacheDir);
-  // With distortions, training features are computed per step; validation still uses cached ones.
-  const featureSplits: ("train" | "validation")[] = hasDistortions(o.distortions) ? ["validation"] : ["train", "validation"];
-  const features = await bottlenecks(inception, layer, data, cache, usesFeatures ? featureSplits : []);
-  const sets = features.sets;
+  const settings = resolve(mode, options);
+  const layer = settings.layer ?? inception.source.featureLayer;
+  const planned = plan(mode, layer, settings);
+  checkTrainingData(data);
+  const checkpointDir = settings.checkpointDir && path.resolve(settings.checkpointDir);
+  if (checkpointDir && !settings.resume) checkWritableFolder(checkpointDir, "checkpointDir");
 
-  const flops = blockFlops(inception);
-  const phases: Phase[] = [];
-  let trained: tf.LayerVariable[];
-  let trainedBlocks: string[];
-  if (mode === "retrain-final-layer") {
-    trained = headModels.model.trainableWeights;
-    trainedBlocks = ["head"];
-    phases.push(headPhase("head", s, inception, layer, headModels.logitsModel, makeOptimizer(o.optimizer, o.learningRate), o.epochs, sets));
-  } else {
-    if (mode === "fine-tune" && o.warmupEpochs > 0) {
-      phases.push(headPhase("warm-up", s, inception, layer, headModels.logitsModel, makeOptimizer(o.optimizer, o.warmupLearningRate), o.warmupEpochs, sets));
-    }
-    const from = mode === "fine-tune" && o.unfreezeFrom !== "all" ? BLOCKS.indexOf(o.unfreezeFrom) : 0;
-    if (from > BLOCKS.indexOf(layer)) throw new Error(`unfreezeFrom: "${o.unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
-    trainedBlocks = [...BLOCKS.slice(from, BLOCKS.indexOf(layer) + 1), "head"];
-    for (const l of inception.model.layers) {
-      const block = inception.blockOf.get(l.name);
-      if (block) l.trainable = trainedBlocks.includes(block);
-    }
-    const forwardFlops = blocksUpTo(layer).reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
-    const backwardFlops = 2 * trainedBlocks.reduce((sum, b) => sum + (flops.get(b) ?? 0), 0);
-    trained = full.model.trainableWeights;
-    phases.push(
-      imagePhase(mode === "fine-tune" ? "fine-tune" : "train", s, full.logitsModel, makeOptimizer(o.optimizer, o.learningRate), o.epochs, inception.inputSize, forwardFlops + backwardFlops, splitForward(inception, full.logitsModel, BLOCKS[from], o.graph)),
-    );
+  const setup: Setup = { settings, data, classes: data.classes.length, head: new Head(data.classes.length, settings.dropout, settings.seed) };
+  const models = classifierModels(inception, setup, layer);
+  // The network's flags change only where the run owns it (fine-tune works on a copy, scratch on a new one).
+  if (planned.firstTrained) setTrainable(inception, planned.firstTrained);
+  // What this run may change: a retrained head shares the caller's frozen network and owns only its own weights.
+  const owned = planned.firstTrained ? models.full.model.weights : models.head.model.weights;
+  const identity: RunIdentity = { mode, weights: inception.source.id, layer, inputSize: inception.inputSize, classes: data.classes, trainedBlocks: planned.trainedBlocks };
+  const classifierInfo = { classes: data.classes, inputSize: inception.inputSize, mode, layer, weights: inception.source.description };
+  const cache = planned.headOnFeatures ? new BottleneckCache(inception, layer, settings.cacheDir) : null;
+  const checkpoint = checkpointDir ? new Checkpoint(checkpointDir, models.full.model, identity, classifierInfo) : null;
+
+  const interrupt = listenForInterrupt();
+  let features: Awaited<ReturnType<typeof bottlenecks>> | null = null;
+  let loop: TrainingLoop | null = null;
+  let interruptedEarly = false;
+  try {
+    // With distortions, training features are computed per step; validation still uses cached ones.
+    features = await bottlenecks(data, cache, planned.headOnFeatures ? (hasDistortions(settings.distortions) ? ["validation"] : ["train", "validation"]) : [], interrupt);
+    const resumed: History | undefined = settings.resume ? await readCheckpoint(checkpointDir!, identity, models.full.model, new Set(owned)) : undefined;
+    loop = new TrainingLoop(phasesFor(planned, setup, inception, models, features.sets), callbacksFor(settings, owned.map((w) => w.read() as tf.Variable), checkpoint, interrupt), resumed && { history: resumed });
+    await loop.run();
+  } catch (error) {
+    if (!(error instanceof InterruptedError)) throw error;
+    interruptedEarly = true;
+    console.warn(`inception-lab: ${error.message}; nothing was trained. lastRun() has the run.`);
+  } finally {
+    interrupt.release();
+    if (features) tf.dispose([features.sets.train.x, features.sets.train.y, features.sets.validation.x, features.sets.validation.y]);
   }
 
-  const info = (): RunInfo => ({
+  const stopReason = interruptedEarly ? "interrupted" : (loop?.stopReason ?? null);
+  const info: RunInfo = {
     mode,
     weights: inception.source.description,
     layer,
     inputSize: inception.inputSize,
     classes: data.classes,
-    trainableParameters: countParameters(trained),
-    totalParameters: countParameters(full.model.weights),
-    trainedBlocks,
-    options: { ...o, callbacks: undefined } as unknown as RunInfo["options"],
-    bottlenecks: usesFeatures ? features.stats : undefined,
-    interrupted: loop.interrupted,
-    stoppedEarly: loop.stoppedEarly,
-    outOfTime: loop.outOfTime,
+    trainableParameters: countParameters(planned.firstTrained ? models.full.model.trainableWeights : models.head.model.trainableWeights),
+    totalParameters: countParameters(models.full.model.weights),
+    trainedBlocks: planned.trainedBlocks,
+    options: { ...settings, callbacks: undefined } as unknown as RunInfo["options"],
+    bottlenecks: features && planned.headOnFeatures ? features.stats : undefined,
+    stopReason,
+    interrupted: stopReason === "interrupted",
+    stoppedEarly: (loop?.endedPhases.length ?? 0) > 0,
+    outOfTime: stopReason === "time budget reached",
+    checkpointsWritten: checkpoint?.written ?? 0,
+    warnings: loop?.warnings ?? [],
     seconds: (performance.now() - started) / 1000,
     trainImages: data.files("train").length,
-  });
-  const checkpoint = await checkpointing(o, full.model, info);
-  const live = o.liveChart ? liveCurves() : null;
-  const loop = new TrainingLoop({
-    classes: s.classes,
-    labelSmoothing: o.labelSmoothing,
-    graph: o.graph,
-    earlyStopping: o.earlyStopping,
-    maxSeconds: o.maxSeconds,
-    progress: o.progress,
-    callbacks: {
-      onBatchEnd: (step) => {
-        live?.onBatchEnd!(step);
-        o.callbacks.onBatchEnd?.(step);
-      },
-      onEpochEnd: (epoch) => {
-        live?.onEpochEnd!(epoch);
-        o.callbacks.onEpochEnd?.(epoch);
-      },
-    },
-    weights: () => full.model.weights,
-    checkpoint: checkpoint.save,
-  });
-  if (checkpoint.history) loop.resumeFrom(checkpoint.history);
-  const classifierInfo = { classes: data.classes, inputSize: inception.inputSize, mode, layer, weights: inception.source.description };
-  const classifier = mode === "retrain-final-layer" ? new Classifier(full.model, classifierInfo, cachedScorer(cache, headModels.model)) : new Classifier(full.model, classifierInfo);
-  try {
-    await loop.run(phases, checkpoint.firstEpoch);
-  } finally {
-    tf.dispose([sets.train.x, sets.train.y, sets.validation.x, sets.validation.y]);
-    phases.forEach((p) => p.optimizer.dispose());
-    live?.finish();
-  }
-  return remember(new TrainingRun(info(), loop.history, classifier, data));
+  };
+  const classifier = mode === "retrain-final-layer" ? new Classifier(models.full.model, classifierInfo, cachedScorer(cache!, models.head.model)) : new Classifier(models.full.model, classifierInfo);
+  return remember(new TrainingRun(info, loop?.history ?? { steps: [], epochs: [] }, classifier, data));
 }
 
 /**
@@ -152,11 +155,13 @@ export function retrainFinalLayer(inception: Inception, data: ImageFolder, optio
  * Works on a copy: `inception` keeps its weights. Frozen BatchNorm layers stay in inference mode.
  */
 export async function fineTune(inception: Inception, data: ImageFolder, options: TrainOptions = {}): Promise<TrainingRun> {
+  resolve("fine-tune", options); // bad options fail before the copy is made
   return train("fine-tune", await inception.clone(), data, options);
 }
 
 /** Train from scratch: the same network and head from random weights, everything trained. */
 export async function trainFromScratch(data: ImageFolder, options: TrainOptions = {}): Promise<TrainingRun> {
-  const inception = await loadInceptionV3({ weights: null, inputSize: options.inputSize ?? 299, seed: options.seed ?? 0 });
-  return train("from-scratch", inception, data, { warmupEpochs: 0, ...options });
+  const settings = resolve("from-scratch", options);
+  const inception = await loadInceptionV3({ weights: null, inputSize: settings.inputSize ?? 299, seed: settings.seed });
+  return train("from-scratch", inception, data, options);
 }

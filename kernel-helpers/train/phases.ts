@@ -1,30 +1,48 @@
-// The phases a training call is made of: the head trained on features (cached bottlenecks, or
-// computed per step from distorted images), and the network trained on images, split at the last
-// frozen block so the frozen part stays outside the gradient tape.
+// The phases a training call is made of: the head trained on features (cached bottlenecks, or computed
+// per step from distorted images), and the network trained on images, split at the last frozen block so
+// the frozen part stays outside the gradient tape. `networkStep` is the one place where a step through
+// the network is built; the cost model and the bench time that same step.
 import { distort, hasDistortions } from "../data/augment";
-import { BottleneckCache, type BottleneckStats } from "../data/bottlenecks";
+import type { BottleneckCache, BottleneckStats } from "../data/bottlenecks";
+import type { ImageFolder } from "../data/image-folder";
 import { type Block, BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
-import { type ImageFolder, seededRandom, shuffleInPlace } from "../data/image-folder";
-import type { Mode, Resolved } from "./options";
-import { tf } from "../runtime/tf";
 import { inferenceGraphs } from "../runtime/graph";
-import { lossAndAccuracy, type LabelledBatch, type Phase } from "./loop";
+import { tf } from "../runtime/tf";
+import type { InterruptFlag } from "../util/interrupt";
+import { seededRandom, shuffleInPlace } from "../util/random";
+import type { Head } from "./classifier";
+import type { LabelledBatch, Phase } from "./loop";
+import { Optimizer } from "./optimizers";
+import type { Resolved } from "./options";
+import { blocksUpTo } from "./recipes";
+import { lossAndAccuracy, TrainingStep } from "./step";
+
+export interface TensorBatch extends LabelledBatch {
+  x: tf.Tensor;
+  y: tf.Tensor1D;
+}
+
+/** What every phase of one training call shares. */
+export interface Setup {
+  settings: Resolved;
+  data: ImageFolder;
+  classes: number;
+  head: Head;
+}
 
 /** Forward FLOPs per image of each block (from the model summary). */
 export function blockFlops(inception: Inception): Map<string, number> {
   return new Map(inception.summary().blocks.map((b) => [b.block, b.gflops * 1e9]));
 }
 
-export function blocksUpTo(layer: CutLayer) {
-  return BLOCKS.slice(0, BLOCKS.indexOf(layer) + 1);
-}
-
-export interface Setup {
-  mode: Mode;
-  o: Resolved;
-  data: ImageFolder;
-  classes: number;
+/** Makes exactly the blocks from `firstTrained` up (and the head) trainable; null freezes the network. */
+export function setTrainable(inception: Inception, firstTrained: Block | null): void {
+  const trained = firstTrained === null ? [] : BLOCKS.slice(BLOCKS.indexOf(firstTrained));
+  for (const layer of inception.model.layers) {
+    const block = inception.blockOf.get(layer.name);
+    if (block) layer.trainable = trained.includes(block);
+  }
 }
 
 interface PlanStep {
@@ -96,10 +114,35 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
   };
 }
 
+/**
+ * One training step through the network from `firstTrained` up: the frozen bottom outside the tape,
+ * then loss and update of the rest. `run` takes images; the caller owns them.
+ */
+export function networkStep(inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean; head?: Head }) {
+  const forward = splitForward(inception, logitsModel, firstTrained, options.graph);
+  const reads = () => [...logitsModel.nonTrainableWeights.map((w) => w.read() as tf.Variable), ...(options.head ? [options.head.dropoutRate] : [])];
+  const step = new TrainingStep(forward.logits, optimizer, { ...options, reads });
+  return {
+    step,
+    run(images: tf.Tensor, labels: tf.Tensor1D) {
+      const x = forward.prepare(images);
+      try {
+        return step.run(x, labels);
+      } finally {
+        if (x !== images) x.dispose();
+      }
+    },
+    dispose() {
+      step.dispose();
+      forward.dispose();
+    },
+  };
+}
+
 /** One epoch of training images, shuffled and, with distortions on, distorted; the caller disposes them. */
-async function* trainingImages(s: Setup, size: number, epoch: number, random: () => number) {
-  const distortions = hasDistortions(s.o.distortions) ? s.o.distortions : null;
-  for await (const batch of s.data.batches("train", { size, batchSize: s.o.batchSize, shuffle: true, seed: s.o.seed + epoch })) {
+async function* trainingImages(setup: Setup, size: number, epoch: number, random: () => number) {
+  const distortions = hasDistortions(setup.settings.distortions) ? setup.settings.distortions : null;
+  for await (const batch of setup.data.batches("train", { size, batchSize: setup.settings.batchSize, shuffle: true, seed: setup.settings.seed + epoch })) {
     if (!distortions) {
       yield batch;
       continue;
@@ -110,45 +153,48 @@ async function* trainingImages(s: Setup, size: number, epoch: number, random: ()
   }
 }
 
-export function imagePhase(
-  name: string,
-  s: Setup,
-  logitsModel: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  epochs: number,
-  inputSize: number,
-  flopsPerImage: number,
-  forward: ReturnType<typeof splitForward>,
-): Phase {
-  const random = seededRandom(s.o.seed + 17);
-  const trainCount = s.data.files("train").length;
-  const validationLogits = inferenceGraphs(logitsModel, s.o.graph);
+/** A phase from its parts; its learning rate is its optimizer's, and disposing it frees the optimizer too. */
+function phase(parts: Omit<Phase<TensorBatch>, "learningRate" | "dispose"> & { optimizer: Optimizer; dispose(): void }): Phase<TensorBatch> {
+  const { optimizer, dispose, ...rest } = parts;
   return {
+    ...rest,
+    get learningRate() {
+      return optimizer.learningRate;
+    },
+    set learningRate(value: number) {
+      optimizer.learningRate = value;
+    },
+    dispose: () => {
+      dispose();
+      optimizer.dispose();
+    },
+  };
+}
+
+/** Trains the network from `firstTrained` up, with the head, on images. */
+export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, learningRate: number, epochs: number, flopsPerImage: number): Phase<TensorBatch> {
+  const random = seededRandom(setup.settings.seed + 17);
+  const trainCount = setup.data.files("train").length;
+  const optimizer = new Optimizer(setup.settings.optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
+  const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, head: setup.head });
+  const validationLogits = inferenceGraphs(logitsModel, setup.settings.graph);
+  return phase({
     name,
     epochs,
-    optimizer,
-    variables: logitsModel.trainableWeights.map((w) => w.read() as tf.Variable),
-    stepsPerEpoch: Math.ceil(trainCount / s.o.batchSize),
+    stepsPerEpoch: Math.ceil(trainCount / setup.settings.batchSize),
     flopsPerImage,
+    optimizer,
+    train: (batch) => step.run(batch.x, batch.y),
     async *batches(epoch) {
-      for await (const batch of trainingImages(s, inputSize, epoch, random)) {
-        const x = forward.prepare(batch.images);
-        if (x !== batch.images) batch.images.dispose();
-        yield { x, y: batch.labels };
-      }
-    },
-    logits: forward.logits,
-    dispose: () => {
-      forward.dispose();
-      validationLogits.dispose();
+      for await (const batch of trainingImages(setup, inception.inputSize, epoch, random)) yield { x: batch.images, y: batch.labels };
     },
     async validate() {
       let loss = 0;
       let correct = 0;
       let count = 0;
-      for await (const batch of s.data.batches("validation", { size: inputSize, batchSize: Math.max(s.o.batchSize, 32) })) {
+      for await (const batch of setup.data.batches("validation", { size: inception.inputSize, batchSize: Math.max(setup.settings.batchSize, 32) })) {
         const n = batch.images.shape[0];
-        const result = tf.tidy(() => lossAndAccuracy(validationLogits.run([batch.images])[0] as tf.Tensor2D, batch.labels, s.classes));
+        const result = tf.tidy(() => lossAndAccuracy(validationLogits.run([batch.images])[0] as tf.Tensor2D, batch.labels, setup.classes));
         loss += (await result.loss.data())[0] * n;
         correct += (await result.accuracy.data())[0] * n;
         count += n;
@@ -156,10 +202,14 @@ export function imagePhase(
       }
       return count ? { loss: loss / count, accuracy: correct / count } : null;
     },
-  };
+    dispose() {
+      step.dispose();
+      validationLogits.dispose();
+    },
+  });
 }
 
-interface FeatureSet {
+export interface FeatureSet {
   x: tf.Tensor2D;
   y: tf.Tensor1D;
 }
@@ -168,66 +218,76 @@ interface FeatureSet {
  * A phase that trains only the head on features. Without distortions the features are the cached
  * bottlenecks (retrain.py); with them, each step distorts the images and runs the frozen network.
  */
-export function headPhase(name: string, s: Setup, inception: Inception, layer: CutLayer, headLogits: tf.LayersModel, optimizer: tf.Optimizer, epochs: number, features: { train: FeatureSet; validation: FeatureSet }): Phase {
-  const distortions = hasDistortions(s.o.distortions) ? s.o.distortions : null;
-  const random = seededRandom(s.o.seed + 17);
-  const n = distortions ? s.data.files("train").length : features.train.x.shape[0];
+export function headPhase(name: string, setup: Setup, inception: Inception, layer: CutLayer, headLogits: tf.LayersModel, learningRate: number, epochs: number, features: { train: FeatureSet; validation: FeatureSet }): Phase<TensorBatch> {
+  const distortions = hasDistortions(setup.settings.distortions) ? setup.settings.distortions : null;
+  const random = seededRandom(setup.settings.seed + 17);
+  const n = distortions ? setup.data.files("train").length : features.train.x.shape[0];
   const width = headLogits.inputs[0].shape[1]!;
   const frozen = blockFlops(inception);
   const baseFlops = blocksUpTo(layer).reduce((sum, b) => sum + (frozen.get(b) ?? 0), 0);
-  return {
+  const optimizer = new Optimizer(setup.settings.optimizer, headLogits.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
+  const step = new TrainingStep((x, training) => headLogits.apply(x, { training }) as tf.Tensor2D, optimizer, {
+    classes: setup.classes,
+    labelSmoothing: setup.settings.labelSmoothing,
+    graph: setup.settings.graph,
+    reads: () => [setup.head.dropoutRate],
+  });
+  return phase({
     name,
     epochs,
+    stepsPerEpoch: Math.ceil(n / setup.settings.batchSize),
+    flopsPerImage: 3 * 2 * width * setup.classes + (distortions ? baseFlops : 0),
     optimizer,
-    variables: headLogits.trainableWeights.map((w) => w.read() as tf.Variable),
-    stepsPerEpoch: Math.ceil(n / s.o.batchSize),
-    flopsPerImage: 3 * 2 * width * s.classes + (distortions ? baseFlops : 0),
+    train: (batch) => step.run(batch.x, batch.y),
     async *batches(epoch) {
       if (distortions) {
-        for await (const batch of trainingImages(s, inception.inputSize, epoch, random)) {
+        for await (const batch of trainingImages(setup, inception.inputSize, epoch, random)) {
           yield { x: await inception.features(batch.images, { layer }), y: batch.labels };
           batch.images.dispose();
         }
         return;
       }
-      const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), s.o.seed + epoch);
-      for (let i = 0; i < n; i += s.o.batchSize) {
-        const take = tf.tensor1d(order.slice(i, i + s.o.batchSize), "int32");
-        const batch: LabelledBatch = { x: tf.gather(features.train.x, take), y: tf.gather(features.train.y, take) as tf.Tensor1D };
+      const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), setup.settings.seed + epoch);
+      for (let i = 0; i < n; i += setup.settings.batchSize) {
+        const take = tf.tensor1d(order.slice(i, i + setup.settings.batchSize), "int32");
+        const batch = { x: tf.gather(features.train.x, take), y: tf.gather(features.train.y, take) as tf.Tensor1D };
         take.dispose();
         yield batch;
       }
     },
-    logits: (x, training) => headLogits.apply(x, { training }) as tf.Tensor2D,
     async validate() {
       const v = features.validation;
       if (v.x.shape[0] === 0) return null;
-      const result = tf.tidy(() => lossAndAccuracy(headLogits.apply(v.x, { training: false }) as tf.Tensor2D, v.y, s.classes));
+      const result = tf.tidy(() => lossAndAccuracy(headLogits.apply(v.x, { training: false }) as tf.Tensor2D, v.y, setup.classes));
       const out = { loss: (await result.loss.data())[0], accuracy: (await result.accuracy.data())[0] };
       tf.dispose([result.loss, result.accuracy]);
       return out;
     },
-  };
+    dispose: () => step.dispose(),
+  });
 }
 
 /** Cached bottlenecks of the given splits (train, validation), with their labels; other splits are empty. */
-export async function bottlenecks(inception: Inception, layer: CutLayer, data: ImageFolder, cache: BottleneckCache, splits: ("train" | "validation")[]) {
-  const stats: BottleneckStats = { computed: 0, cached: 0, seconds: 0 };
-  const width = (inception.model.getLayer(layer).outputShape as number[])[3];
-  const sets: Record<"train" | "validation", FeatureSet> = {
-    train: { x: tf.zeros([0, width]), y: tf.zeros([0], "int32") },
-    validation: { x: tf.zeros([0, width]), y: tf.zeros([0], "int32") },
-  };
-  for (const split of splits) {
-    tf.dispose([sets[split].x, sets[split].y]);
-    const examples = data.examples(split);
-    const result = await cache.get(examples.map((e) => e.path), { title: `${split} features (${layer})` });
-    result.failed.forEach((f) => data.reportBadFile(f.path, f.reason));
-    const labelOf = new Map(examples.map((e) => [e.path, e.label]));
-    sets[split] = { x: result.features, y: tf.tensor1d(result.files.map((f) => labelOf.get(f)!), "int32") };
-    stats.computed += result.stats.computed;
-    stats.cached += result.stats.cached;
-    stats.seconds += result.stats.seconds;
+export async function bottlenecks(data: ImageFolder, cache: BottleneckCache | null, splits: ("train" | "validation")[], interrupt?: InterruptFlag) {
+  const stats: BottleneckStats = { computed: 0, cached: 0, repaired: 0, seconds: 0 };
+  const empty = () => ({ x: tf.zeros([0, cache?.width ?? 0]) as tf.Tensor2D, y: tf.zeros([0], "int32") as tf.Tensor1D });
+  const sets: Record<"train" | "validation", FeatureSet> = { train: empty(), validation: empty() };
+  try {
+    for (const split of splits) {
+      const examples = data.examples(split);
+      const result = await cache!.get(examples.map((e) => e.path), { title: `${split} features (${cache!.layer})`, interrupt });
+      result.failed.forEach((f) => data.reportBadFile(f.path, f.reason));
+      const labelOf = new Map(examples.map((e) => [e.path, e.label]));
+      tf.dispose([sets[split].x, sets[split].y]);
+      sets[split] = { x: result.features, y: tf.tensor1d(result.files.map((f) => labelOf.get(f)!), "int32") };
+      stats.computed += result.stats.computed;
+      stats.cached += result.stats.cached;
+      stats.repaired += result.stats.repaired;
+      stats.seconds += result.stats.seconds;
+    }
+  } catch (error) {
+    tf.dispose([sets.train.x, sets.train.y, sets.validation.x, sets.validation.y]);
+    throw error;
   }
   return { sets, stats };
 }
@@ -236,6 +296,10 @@ export async function bottlenecks(inception: Inception, layer: CutLayer, data: I
 export function cachedScorer(cache: BottleneckCache, headModel: tf.LayersModel) {
   return async (files: string[]) => {
     const result = await cache.get(files, { title: "features" });
+    if (result.files.length === 0) {
+      result.features.dispose();
+      return { files: [], probabilities: [] };
+    }
     const output = headModel.predict(result.features) as tf.Tensor2D;
     const probabilities = (await output.array()) as number[][];
     tf.dispose([output, result.features]);

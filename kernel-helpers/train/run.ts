@@ -1,13 +1,12 @@
 // The result of a training call: history, the trained classifier, evaluation, prediction and saving.
-import * as fs from "fs";
-import * as path from "path";
 import type { BottleneckStats } from "../data/bottlenecks";
 import type { Classifier, Prediction } from "./classifier";
 import { Displayable, Table } from "../display/display";
 import type { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
 import type { CutLayer } from "../network/inception";
-import type { Mode, Resolved } from "./options";
+import type { Resolved } from "./options";
+import type { Mode } from "./recipes";
 import { tf } from "../runtime/tf";
 import type { History } from "./loop";
 
@@ -23,9 +22,15 @@ export interface RunInfo {
   trainedBlocks: string[];
   options: Omit<Resolved, "callbacks">;
   bottlenecks?: BottleneckStats;
+  /** Why the run ended before its last epoch ("interrupted", "time budget reached", a NaN loss), or null. */
+  stopReason: string | null;
   interrupted: boolean;
+  /** Early stopping ended a phase. */
   stoppedEarly: boolean;
   outOfTime: boolean;
+  checkpointsWritten: number;
+  /** Problems that did not stop the run (a checkpoint that could not be written). */
+  warnings: string[];
   /** Seconds of the whole call, feature extraction included. */
   seconds: number;
   trainImages: number;
@@ -59,11 +64,12 @@ export class TrainingRun extends Displayable {
     return this.classifier.predict(paths);
   }
 
-  /** Saves the classifier (tfjs model.json + weights + labels.json) and the history; loadClassifier reads it. */
-  async save(dir: string): Promise<string> {
-    const target = await this.classifier.save(dir);
-    fs.writeFileSync(path.join(target, "history.json"), JSON.stringify({ info: this.info, history: this.history }));
-    return target;
+  /**
+   * Saves the classifier (tfjs model.json + weights.bin + labels.json) and the history, all or nothing;
+   * loadClassifier reads it. `dir` must be new, empty or a folder this library wrote.
+   */
+  save(dir: string): Promise<string> {
+    return this.classifier.save(dir, { "history.json": JSON.stringify({ info: this.info, history: this.history }) });
   }
 
   /** Training images per second in the last phase (the one that defines the mode), from its steps. */
@@ -85,7 +91,7 @@ export class TrainingRun extends Displayable {
   summaryTable(): Table {
     const i = this.info;
     const last = this.history.epochs[this.history.epochs.length - 1];
-    const ended = i.interrupted ? "interrupted (best weights kept)" : i.outOfTime ? "time budget reached" : i.stoppedEarly ? "stopped early" : "completed";
+    const ended = i.interrupted ? "interrupted (best weights kept)" : i.stopReason ?? (i.stoppedEarly ? "stopped early" : "completed");
     const rows: [string, string | number][] = [
       ["mode", i.mode],
       ["weights", i.weights],
@@ -97,6 +103,8 @@ export class TrainingRun extends Displayable {
       ["wall time", `${i.seconds.toFixed(1)} s${i.bottlenecks ? ` (features: ${i.bottlenecks.computed} computed, ${i.bottlenecks.cached} from cache, ${i.bottlenecks.seconds.toFixed(1)} s)` : ""}`],
       ["training throughput", `${this.imagesPerSecond.toFixed(1)} images/s`],
       ["compute", last ? `${formatFlops(last.flops)} in the training loop` : "-"],
+      ...(i.options.checkpointDir ? [["checkpoints", `${i.checkpointsWritten} written to ${i.options.checkpointDir}`] as [string, string]] : []),
+      ...i.warnings.map((w) => ["warning", w] as [string, string]),
     ];
     return new Table(["", ""], rows, `Training run: ${i.mode} on ${i.classes.length} classes`);
   }

@@ -1,0 +1,43 @@
+// The modes side by side over time and images seen, and accuracy against a swept parameter.
+import { Chart, type ChartOptions } from "../display/chart";
+import type { Comparison } from "../lab/compare";
+import { COLORS, layout } from "./style";
+
+/** Validation accuracy of each mode against wall-clock time and against training images seen. */
+export function modeComparison(comparison: Comparison, options: ChartOptions = {}): Chart {
+  const data = comparison.rows.flatMap((row, i) => {
+    const epochs = row.run.history.epochs;
+    const offset = row.run.info.seconds - (epochs[epochs.length - 1]?.seconds ?? 0);
+    const common = { type: "scatter", mode: "lines+markers", name: row.label, legendgroup: row.label, line: { color: COLORS[i % COLORS.length] } };
+    return [
+      { ...common, x: [offset, ...epochs.map((e) => offset + e.seconds)], y: [null, ...epochs.map((e) => e.valAccuracy)], connectgaps: true },
+      { ...common, x: epochs.map((e) => e.images), y: epochs.map((e) => e.valAccuracy), xaxis: "x2", yaxis: "y2", showlegend: false },
+    ];
+  });
+  return new Chart({
+    data,
+    layout: layout(options, { title: "Validation accuracy: retrain vs fine-tune vs from scratch" }, {
+      grid: { rows: 1, columns: 2, pattern: "independent" },
+      xaxis: { title: { text: "wall time (s), feature extraction included" } },
+      xaxis2: { title: { text: "training images seen" }, type: "log" },
+      yaxis: { title: { text: "validation accuracy" }, range: [0, 1.02] },
+      yaxis2: { range: [0, 1.02] },
+    }),
+  });
+}
+
+/** Accuracy against a swept parameter (learning rate, unfreeze depth, batch size...). */
+export function sweep(points: { value: number | string; accuracy: number; validationAccuracy?: number | null }[], options: ChartOptions & { parameter?: string; log?: boolean } = {}): Chart {
+  const parameter = options.parameter ?? "learning rate";
+  const xs = points.map((p) => p.value);
+  return new Chart({
+    data: [
+      { type: "scatter", mode: "lines+markers", name: "test accuracy", x: xs, y: points.map((p) => p.accuracy), line: { color: COLORS[0] } },
+      ...(points.some((p) => p.validationAccuracy != null) ? [{ type: "scatter", mode: "lines+markers", name: "best validation accuracy", x: xs, y: points.map((p) => p.validationAccuracy ?? null), line: { color: COLORS[1], dash: "dot" } }] : []),
+    ],
+    layout: layout(options, { title: `Accuracy against ${parameter}` }, {
+      xaxis: { title: { text: parameter }, type: options.log ?? parameter === "learning rate" ? "log" : typeof xs[0] === "string" ? "category" : "linear" },
+      yaxis: { title: { text: "accuracy" }, range: [0, 1.02] },
+    }),
+  });
+}

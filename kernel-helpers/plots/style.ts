@@ -1,0 +1,15 @@
+// What every chart of the library shares: the colours and the layout defaults.
+import type { ChartOptions } from "../display/chart";
+
+export const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+
+export function layout(options: ChartOptions, defaults: { title: string; height?: number }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    title: { text: options.title ?? defaults.title },
+    height: options.height ?? defaults.height ?? 420,
+    ...(options.width ? { width: options.width } : {}),
+    margin: { t: 60, l: 60, r: 20, b: 50 },
+    legend: { orientation: "h", y: -0.2 },
+    ...extra,
+  };
+}

@@ -1,0 +1,114 @@
+// Optimizers whose hyperparameters are TensorFlow variables, not numbers. A training step recorded as a
+// graph (runtime/graph.ts) freezes the numbers it meets into constants but feeds variables on every
+// run, so a learning-rate schedule, or another learning rate in a re-run cell, changes what a recorded
+// step does without recording it again. Their state (moments, step count) is made up front for every
+// trained variable, so a step never creates variables, and it can be saved with a checkpoint.
+// The update rules are Keras' (Adam's bias correction on the step size, epsilon outside the square root).
+import { tf } from "../runtime/tf";
+
+export type OptimizerName = "sgd" | "momentum" | "adam" | "rmsprop";
+export const OPTIMIZERS: OptimizerName[] = ["sgd", "momentum", "adam", "rmsprop"];
+
+/** Each optimizer's hyperparameters besides the learning rate, with Keras' defaults. */
+const DEFAULTS: Record<OptimizerName, Record<string, number>> = {
+  sgd: {},
+  momentum: { momentum: 0.9 },
+  adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  rmsprop: { rho: 0.9, epsilon: 1e-7 },
+};
+/** Per-variable state each optimizer keeps. */
+const SLOTS: Record<OptimizerName, number> = { sgd: 0, momentum: 1, adam: 2, rmsprop: 1 };
+
+const scalarVariable = (value: number) => tf.variable(tf.scalar(value), false);
+
+export class Optimizer {
+  /** The hyperparameters as scalar variables: learningRate, and momentum / beta1, beta2, epsilon / rho. */
+  readonly hyperparameters: Record<string, tf.Variable>;
+  private readonly slots: tf.Variable[][];
+  private readonly iterations = scalarVariable(0);
+  private readonly values: Record<string, number>;
+
+  constructor(
+    readonly name: OptimizerName,
+    readonly variables: tf.Variable[],
+    learningRate: number,
+    overrides: Record<string, number> = {},
+  ) {
+    if (!OPTIMIZERS.includes(name)) throw new Error(`optimizer: "${name}" is not one of ${OPTIMIZERS.join(", ")}.`);
+    this.values = { learningRate, ...DEFAULTS[name], ...overrides };
+    this.hyperparameters = Object.fromEntries(Object.entries(this.values).map(([key, value]) => [key, scalarVariable(value)]));
+    this.slots = variables.map((v) => Array.from({ length: SLOTS[name] }, () => tf.variable(tf.zerosLike(v), false)));
+  }
+
+  get learningRate(): number {
+    return this.values.learningRate;
+  }
+
+  /** Sets the learning rate for the following steps (a recorded step reads it as an input). */
+  set learningRate(value: number) {
+    this.set("learningRate", value);
+  }
+
+  set(name: string, value: number): void {
+    if (!(name in this.hyperparameters)) throw new Error(`${this.name} has no hyperparameter "${name}"; it has ${Object.keys(this.hyperparameters).join(", ")}.`);
+    if (!Number.isFinite(value)) throw new Error(`${name} is ${value}: it must be a finite number.`);
+    this.values[name] = value;
+    tf.tidy(() => this.hyperparameters[name].assign(tf.scalar(value)));
+  }
+
+  /** One step: the gradients of `loss` with respect to the variables, then the update. Returns the loss. */
+  minimize(loss: () => tf.Scalar): tf.Scalar {
+    return tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(loss, this.variables);
+      this.apply(this.variables.map((v) => grads[v.name]));
+      return value;
+    });
+  }
+
+  private apply(gradients: tf.Tensor[]): void {
+    const h = this.hyperparameters;
+    const t = tf.add(this.iterations, 1) as tf.Scalar;
+    this.iterations.assign(t);
+    this.variables.forEach((variable, i) => {
+      const g = gradients[i];
+      if (!g) return; // not on the loss's path: nothing to update
+      const [first, second] = this.slots[i];
+      let step: tf.Tensor;
+      switch (this.name) {
+        case "sgd":
+          step = tf.mul(h.learningRate, g);
+          break;
+        case "momentum":
+          first.assign(tf.add(tf.mul(h.momentum, first), g));
+          step = tf.mul(h.learningRate, first);
+          break;
+        case "adam": {
+          first.assign(tf.add(tf.mul(h.beta1, first), tf.mul(tf.sub(1, h.beta1), g)));
+          second.assign(tf.add(tf.mul(h.beta2, second), tf.mul(tf.sub(1, h.beta2), tf.square(g))));
+          const size = tf.div(tf.mul(h.learningRate, tf.sqrt(tf.sub(1, tf.pow(h.beta2, t)))), tf.sub(1, tf.pow(h.beta1, t)));
+          step = tf.mul(size, tf.div(first, tf.add(tf.sqrt(second), h.epsilon)));
+          break;
+        }
+        case "rmsprop":
+          first.assign(tf.add(tf.mul(h.rho, first), tf.mul(tf.sub(1, h.rho), tf.square(g))));
+          step = tf.mul(h.learningRate, tf.div(g, tf.add(tf.sqrt(first), h.epsilon)));
+          break;
+      }
+      variable.assign(tf.sub(variable, step));
+    });
+  }
+
+  /** Everything the optimizer reads besides the trained variables: its state, then its hyperparameters. */
+  stateVariables(): tf.Variable[] {
+    return [...this.slots.flat(), this.iterations, ...Object.values(this.hyperparameters)];
+  }
+
+  /** The state that a checkpoint keeps (moments and step count), in a fixed order. */
+  state(): tf.Variable[] {
+    return [...this.slots.flat(), this.iterations];
+  }
+
+  dispose(): void {
+    tf.dispose(this.stateVariables());
+  }
+}

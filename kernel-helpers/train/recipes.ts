@@ -1,0 +1,85 @@
+// The three modes as data: where each starts, which blocks it trains, whether a head is first trained on
+// cached features, and its defaults. Training (modes.ts), the comparison and the cost model (lab/) and the
+// network picture (plots/) all read the same plan, so a new mode is one entry here.
+import { type Block, BLOCKS, type CutLayer } from "../network/inception";
+import type { OptimizerName } from "./optimizers";
+
+export type Mode = "retrain-final-layer" | "fine-tune" | "from-scratch";
+
+/** What a training step does with a block: computed once and cached, run forward, trained, or not used. */
+export type Role = "cached" | "frozen" | "trained" | "unused";
+
+export interface Recipe {
+  mode: Mode;
+  /** "pretrained": the weights given; "random": new random weights. */
+  start: "pretrained" | "random";
+  defaults: { epochs: number; batchSize: number; optimizer: OptimizerName; learningRate: number; warmupEpochs: number };
+  /** The first block of the network that trains, or null when the network stays frozen. */
+  firstTrained(unfreezeFrom: CutLayer | "all"): Block | null;
+  /** Whether a head is trained on cached features first: all of retraining; a fine-tune's warm-up. */
+  headOnFeatures(warmupEpochs: number): boolean;
+}
+
+export const RECIPES: Record<Mode, Recipe> = {
+  "retrain-final-layer": {
+    mode: "retrain-final-layer",
+    start: "pretrained",
+    // retrain.py takes 4,000 steps of 100; on small folders 50 epochs of 32 give a similar number of steps.
+    defaults: { epochs: 50, batchSize: 32, optimizer: "adam", learningRate: 1e-3, warmupEpochs: 0 },
+    firstTrained: () => null,
+    headOnFeatures: () => true,
+  },
+  "fine-tune": {
+    mode: "fine-tune",
+    start: "pretrained",
+    defaults: { epochs: 5, batchSize: 16, optimizer: "adam", learningRate: 1e-4, warmupEpochs: 2 },
+    firstTrained: (unfreezeFrom) => (unfreezeFrom === "all" ? "stem" : unfreezeFrom),
+    headOnFeatures: (warmupEpochs) => warmupEpochs > 0,
+  },
+  "from-scratch": {
+    mode: "from-scratch",
+    start: "random",
+    defaults: { epochs: 10, batchSize: 16, optimizer: "adam", learningRate: 1e-3, warmupEpochs: 0 },
+    firstTrained: () => "stem",
+    headOnFeatures: () => false,
+  },
+};
+
+/** What a run computes, block by block. */
+export interface Plan {
+  mode: Mode;
+  layer: CutLayer;
+  /** The first trained block of the network, or null when only the head trains. */
+  firstTrained: Block | null;
+  headOnFeatures: boolean;
+  /** The trained blocks, then "head". */
+  trainedBlocks: string[];
+  /** Each block of the network (not the ImageNet top) with its role in a training step on images. */
+  roles: { block: Block; role: Role }[];
+}
+
+/** The blocks from the stem up to `layer`: the part of the network a classifier cut there uses. */
+export function blocksUpTo(layer: CutLayer): Block[] {
+  return BLOCKS.slice(0, BLOCKS.indexOf(layer) + 1);
+}
+
+export function plan(mode: Mode, layer: CutLayer, options: { unfreezeFrom?: CutLayer | "all"; warmupEpochs?: number } = {}): Plan {
+  const recipe = RECIPES[mode];
+  const unfreezeFrom = options.unfreezeFrom ?? "all";
+  const firstTrained = recipe.firstTrained(unfreezeFrom);
+  const cut = BLOCKS.indexOf(layer);
+  if (firstTrained && BLOCKS.indexOf(firstTrained) > cut) throw new Error(`unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
+  const from = firstTrained ? BLOCKS.indexOf(firstTrained) : Infinity;
+  const roles = BLOCKS.filter((b) => b !== "top").map((block, i): { block: Block; role: Role } => ({
+    block,
+    role: i > cut ? "unused" : firstTrained === null ? "cached" : i < from ? "frozen" : "trained",
+  }));
+  return {
+    mode,
+    layer,
+    firstTrained,
+    headOnFeatures: recipe.headOnFeatures(options.warmupEpochs ?? recipe.defaults.warmupEpochs),
+    trainedBlocks: [...roles.filter((r) => r.role === "trained").map((r) => r.block), "head"],
+    roles,
+  };
+}
