@@ -2,13 +2,17 @@
 // thread count. Each measurement runs in a fresh process (so peak RSS is its own), Keras, ours op by op
 // (tfjs' eager execution, the "before") and ours as the library runs it (steps as TensorFlow graphs)
 // alternating, each after the same warm-up steps; the table shows medians of per-step times and ratios.
-// Results go to bench/results.json and bench/RESULTS.md.
+// A second table measures interactive speed: the first step of a re-run against its median step (in
+// one process, and in a new process on the same disk cache), and a 4-point learning-rate sweep against
+// Keras building and fitting a fresh model per point. BENCH_ONLY=steps or BENCH_ONLY=interactive runs
+// one table (the other is kept from the last results). Results go to bench/results.json and bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { decodeBatch } from "../kernel-helpers/network/decode";
 import { syntheticShapes } from "../kernel-helpers/data/datasets";
+import type { ImageFolder } from "../kernel-helpers/data/image-folder";
 import { Table } from "../kernel-helpers/display/display";
 
 const root = path.join(__dirname, "..");
@@ -72,8 +76,8 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
   return { imagesPerSecond: files.length / ((performance.now() - started) / 1000) };
 }
 
-(async () => {
-  console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
+/** The classic rows: one kind of work per fresh process, Keras, op by op and graph alternating. */
+async function stepRows() {
   const results: Record<string, Record<Runtime, Sample[]>> = {};
   for (const k of KINDS) {
     results[k.kind] = { keras: [], eager: [], ours: [] };
@@ -94,28 +98,125 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
     const [kerasRate, eagerRate, oursRate, kerasRss, eagerRss, oursRss] = [rate(r.keras), rate(r.eager), rate(r.ours), rss(r.keras), rss(r.eager), rss(r.ours)];
     return { kind: k.kind, label: k.label, batch: k.batch, kerasRate, eagerRate, oursRate, speedRatio: oursRate / kerasRate, kerasRss, eagerRss, oursRss, rssRatio: oursRss / kerasRss };
   });
-  const forward = rows.find((r) => r.kind === "features")!.oursRate;
-  const table = new Table(
+  return { size: SIZE, threads, rounds, rows, decode, raw: results };
+}
+
+function stepTable(steps: Awaited<ReturnType<typeof stepRows>>): Table {
+  const forward = steps.rows.find((r) => r.kind === "features")!.oursRate;
+  return new Table(
     ["work", "batch", "Keras images/s", "ours op by op", "ours (graph)", "ours / Keras", "Keras peak RSS (GiB)", "ours op by op", "ours (graph)", "RSS ours / Keras"],
     [
-      ...rows.map((r) => [r.label, r.batch, fixed(r.kerasRate), fixed(r.eagerRate), fixed(r.oursRate), `${r.speedRatio.toFixed(2)}x`, fixed(r.kerasRss), fixed(r.eagerRss), fixed(r.oursRss), `${r.rssRatio.toFixed(2)}x`]),
-      [`decode + resize JPEGs to ${SIZE}x${SIZE} (sharp)`, 32, "", "", fixed(decode.imagesPerSecond), `${(decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", "", ""],
+      ...steps.rows.map((r) => [r.label, r.batch, fixed(r.kerasRate), fixed(r.eagerRate), fixed(r.oursRate), `${r.speedRatio.toFixed(2)}x`, fixed(r.kerasRss), fixed(r.eagerRss), fixed(r.oursRss), `${r.rssRatio.toFixed(2)}x`]),
+      [`decode + resize JPEGs to ${steps.size}x${steps.size} (sharp)`, 32, "", "", fixed(steps.decode.imagesPerSecond), `${(steps.decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", "", ""],
     ],
   );
-  console.log(`\n${table.toText()}`);
+}
+
+interface RunLine {
+  learningRate: number;
+  wall: number;
+  first?: number;
+  median?: number;
+  recorded?: number;
+}
+
+const lines = (out: string): RunLine[] => out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+const SWEEP = [1e-4, 3e-4, 1e-3, 3e-3];
+
+function ours(dir: string, cache: string, rates: number[]): RunLine[] {
+  const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "rerun-worker.ts"), dir, ...rates.map(String)], {
+    env: { ...env, INCEPTION_LAB_CACHE: cache },
+    encoding: "utf8",
+    cwd: root,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  return lines(out);
+}
+
+/** Full fine-tunes at 299 px, 1 epoch of 200 generated photos (batch 16), as a notebook re-runs a cell. */
+async function interactiveRows() {
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const caches = fs.mkdtempSync(path.join(os.tmpdir(), "bench-graphs-"));
+  try {
+    console.log("  re-run: first run records, second run (another learning rate) in the same process...");
+    const [firstRun, rerun] = ours(data.dir, path.join(caches, "rerun"), [1e-4, 3e-4]);
+    console.log("  re-run: a new process on the same disk cache...");
+    const [restarted] = ours(data.dir, path.join(caches, "rerun"), [1e-3]);
+    console.log(`  sweep: ours, ${SWEEP.length} points in one process, nothing recorded before...`);
+    const sweepOurs = ours(data.dir, path.join(caches, "sweep"), SWEEP);
+    const listing = (split: "train" | "validation") => {
+      const file = path.join(caches, `${split}.tsv`);
+      fs.writeFileSync(file, data.examples(split).map((e) => `${e.path}\t${e.label}`).join("\n") + "\n");
+      return file;
+    };
+    console.log(`  sweep: Keras, a fresh model per point...`);
+    const sweepKeras = lines(
+      execFileSync(path.join(root, ".venv", "bin", "python"), [path.join(__dirname, "keras_sweep.py"), listing("train"), listing("validation"), ...SWEEP.map(String)], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }),
+    );
+    const total = (runs: RunLine[]) => runs.reduce((sum, r) => sum + r.wall, 0);
+    return { images: data.files().length, firstRun, rerun, restarted, sweep: { ours: sweepOurs, keras: sweepKeras, oursSeconds: total(sweepOurs), kerasSeconds: total(sweepKeras) } };
+  } finally {
+    fs.rmSync(caches, { recursive: true, force: true });
+  }
+}
+
+function interactiveTable(r: Awaited<ReturnType<typeof interactiveRows>>): Table {
+  const ratio = (run: RunLine) => `${(run.first! / run.median!).toFixed(2)}x`;
+  return new Table(
+    ["work", "ours", "baseline", "ratio"],
+    [
+      ["first run: first step / median step (records its graphs)", `${r.firstRun.first!.toFixed(2)} s / ${r.firstRun.median!.toFixed(2)} s`, "", ratio(r.firstRun)],
+      ["re-run, another learning rate: first step / median step", `${r.rerun.first!.toFixed(2)} s / ${r.rerun.median!.toFixed(2)} s (${r.rerun.recorded} recorded)`, "", ratio(r.rerun)],
+      ["re-run after a restart (new process): first step / median step", `${r.restarted.first!.toFixed(2)} s / ${r.restarted.median!.toFixed(2)} s (${r.restarted.recorded} recorded)`, "", ratio(r.restarted)],
+      [
+        `${SWEEP.length}-point learning-rate sweep, 1 epoch each (Keras: fresh model per point)`,
+        `${r.sweep.oursSeconds.toFixed(1)} s`,
+        `Keras ${r.sweep.kerasSeconds.toFixed(1)} s`,
+        `${(r.sweep.kerasSeconds / r.sweep.oursSeconds).toFixed(2)}x faster`,
+      ],
+    ],
+  );
+}
+
+const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |", "|" + table.columns.map(() => "---").join("|") + "|", ...table.rows.map((row) => "| " + row.map((c) => (c === null || c === undefined ? "" : String(c))).join(" | ") + " |")];
+
+(async () => {
+  const only = process.env.BENCH_ONLY;
+  const file = path.join(__dirname, "results.json");
+  const previous = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+  // Results written before the interactive table held the step rows at the top level.
+  const kept = { steps: previous.steps ?? (previous.rows ? previous : undefined), interactive: previous.interactive };
+  console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
+  const steps = only === "interactive" ? kept.steps : await stepRows();
+  const interactive = only === "steps" ? kept.interactive : await interactiveRows();
   const stamp = new Date().toISOString();
   const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  fs.writeFileSync(path.join(__dirname, "results.json"), JSON.stringify({ date: stamp, machine, size: SIZE, threads, rounds, rows, decode, raw: results }, null, 1));
-  const markdown = [
-    "# Benchmark results",
-    "",
-    `${stamp}, ${machine}. Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps; "ours (graph)" is the library as it runs, "op by op" the same code with \`graph: false\`. Regenerate with \`npm run bench\`.`,
-    "",
-    "| " + table.columns.join(" | ") + " |",
-    "|" + table.columns.map(() => "---").join("|") + "|",
-    ...table.rows.map((row) => "| " + row.map((c) => (c === null || c === undefined ? "" : String(c))).join(" | ") + " |"),
-    "",
-  ].join("\n");
-  fs.writeFileSync(path.join(__dirname, "RESULTS.md"), markdown);
+  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, steps, interactive }, null, 1));
+  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\` or \`interactive\` for one table).`, ""];
+  if (steps) {
+    const table = stepTable(steps);
+    console.log(`\n${table.toText()}`);
+    markdown.push(
+      "## Steps",
+      "",
+      `Inception-v3 ${steps.size}x${steps.size}, ${steps.threads} TensorFlow threads, ${steps.rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps; "ours (graph)" is the library as it runs, "op by op" the same code with \`graph: false\`.`,
+      "",
+      ...markdownTable(table),
+      "",
+    );
+  }
+  if (interactive) {
+    const table = interactiveTable(interactive);
+    console.log(`\n${table.toText()}`);
+    markdown.push(
+      "## Interactive speed",
+      "",
+      `Full fine-tunes at 299x299 from random weights, 1 epoch over ${interactive.images} generated images (80 % training, batch 16, validation each epoch), as a notebook re-runs a training cell; the first and median step of each run, and a learning-rate sweep (${SWEEP.join(", ")}) against Keras building and fitting a fresh model per point in one script. Each side starts with nothing recorded or traced.`,
+      "",
+      ...markdownTable(table),
+      "",
+    );
+  }
+  fs.writeFileSync(path.join(__dirname, "RESULTS.md"), markdown.join("\n"));
   console.log(`\nwritten: bench/results.json, bench/RESULTS.md`);
 })();

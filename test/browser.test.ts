@@ -63,7 +63,13 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  lab?.kill("SIGTERM");
+  if (!lab || lab.exitCode !== null) return;
+  // Wait for JupyterLab and its kernels to shut down: the next test file may be timing something.
+  const exited = new Promise<void>((resolve) => lab.once("exit", () => resolve()));
+  lab.kill("SIGTERM");
+  const slow = setTimeout(() => lab.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(slow);
 });
 
 async function openNotebook(name: string): Promise<Page> {

@@ -30,7 +30,7 @@ test("a training step run as a graph updates weights, BatchNorm statistics and o
   assert.equal(result.tensors[2], result.tensors[1], `tensors after each step: ${result.tensors}`);
 });
 
-test("features come out of the graph as they do op by op, and a smaller last batch runs op by op", async () => {
+test("features come out of the graph as they do op by op, the smaller last batch included", async () => {
   const inception = await loadInceptionV3({ weights: null, inputSize: 75, seed: 4 });
   const images = tf.randomUniform([10, 75, 75, 3], 0, 255, "float32", 2);
   const features = await inception.features(images, { layer: "mixed7", batchSize: 6 });

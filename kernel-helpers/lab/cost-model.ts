@@ -3,17 +3,22 @@
 // and multiply by what each recipe does. Turns "2-3 hours vs a day" into computed numbers.
 import { Displayable, Table } from "../display/display";
 import { type Block, type CutLayer } from "../network/inception";
-import { loadInceptionV3 } from "../network/model";
+import { type Inception, loadInceptionV3 } from "../network/model";
 import { formatDuration } from "../display/progress";
 import { tf } from "../runtime/tf";
-import { Optimizer } from "../train/optimizers";
-import { networkStep, setTrainable } from "../train/phases";
+import { inferenceGraphs } from "../runtime/graph";
+import { classifierModels, Head } from "../train/classifier";
+import { Optimizer, type OptimizerName } from "../train/optimizers";
+import { type Mode, RECIPES } from "../train/recipes";
+import { headStep, networkStep, setTrainable } from "../train/phases";
 
 export interface Throughput {
   inputSize: number;
   batchSize: number;
   /** Images per second through the frozen network to the pooled features (bottleneck extraction). */
   forward: number;
+  /** Images per second through the network and the head in inference (validation after each epoch). */
+  validation: number;
   /** Images per second of a training step that trains the blocks from `unfreezeFrom` up. */
   trainTop: number;
   /** Images per second of a training step that trains every layer. */
@@ -22,41 +27,101 @@ export interface Throughput {
 }
 
 async function timeSteps(step: () => unknown, steps: number): Promise<number> {
-  // Warm-up: the first call records the graph and runs it once; kernels finish building on the next run.
+  // Warm-up: the first call finds or records the graph and runs it once; kernels finish building on the next run.
   for (let i = 0; i < 2; i++) await step();
   const started = performance.now();
   for (let i = 0; i < steps; i++) await step();
   return (performance.now() - started) / 1000 / steps;
 }
 
+export interface ThroughputOptions {
+  /** Measure on a copy of this network (its input size, preprocessing and cut); default a random one. */
+  network?: Inception;
+  inputSize?: number;
+  batchSize?: number;
+  steps?: number;
+  unfreezeFrom?: CutLayer;
+  /** Where the head attaches (default: the network's recommended cut). */
+  layer?: CutLayer;
+  classes?: number;
+  optimizer?: OptimizerName;
+  seed?: number;
+}
+
 /**
- * Measures throughput on this machine with random weights (speed does not depend on their values),
- * at the given input size. A few steps each after two warm-up steps: seconds at 75 px, a minute at 299.
+ * Measures throughput on this machine for the steps a run takes: the same head, optimizer and split, so a
+ * run of the same shape afterwards finds these recorded graphs. Speed does not depend on the weights'
+ * values. A few steps each after two warm-up steps: seconds at 75 px, a minute at 299.
  */
-export async function measureThroughput(options: { inputSize?: number; batchSize?: number; steps?: number; unfreezeFrom?: CutLayer; classes?: number } = {}): Promise<Throughput> {
-  const { inputSize = 299, batchSize = 8, steps = 3, unfreezeFrom = "mixed7", classes = 5 } = options;
-  const inception = await loadInceptionV3({ weights: null, inputSize, seed: 1 });
-  const input = inception.model.inputs[0];
-  const pooled = tf.layers.globalAveragePooling2d({}).apply(inception.model.outputs[0]) as tf.SymbolicTensor;
-  const logits = tf.layers.dense({ units: classes }).apply(pooled) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: logits });
+export async function measureThroughput(options: ThroughputOptions = {}): Promise<Throughput> {
+  const { batchSize = 8, steps = 3, unfreezeFrom = "mixed7", classes = 5, optimizer = "adam", seed = 0 } = options;
+  const inception = options.network ? await options.network.clone() : await loadInceptionV3({ weights: null, inputSize: options.inputSize ?? 299, seed: 1 });
+  const { inputSize } = inception;
+  const layer = options.layer ?? inception.source.featureLayer;
+  const head = new Head(classes, 0.2, seed);
+  const models = classifierModels(inception, layer, head);
+  const logitsModel = models.full.logitsModel;
   const x = tf.randomUniform([batchSize, inputSize, inputSize, 3], 0, 255);
   const y = tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % classes), "int32");
-  const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize })).dispose(), steps);
+  const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize, layer })).dispose(), steps);
+  // A run's other graphs, run here too so that a run of this shape afterwards records nothing: the
+  // validation pass, and the head's step on features (milliseconds; not part of the rates).
+  const validation = inferenceGraphs(logitsModel);
+  const validationSeconds = await timeSteps(() => tf.dispose(validation.run([x])), steps);
+  validation.dispose();
+  const headOptimizer = new Optimizer(optimizer, models.head.logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-3);
+  const onFeatures = headStep(models.head.logitsModel, head, headOptimizer, { classes });
+  const features = tf.randomNormal([batchSize, (logitsModel.getLayer("features").outputShape as number[])[1]]);
+  for (let i = 0; i < 2; i++) onFeatures.run(features, y);
+  tf.dispose([features]);
+  onFeatures.dispose();
+  headOptimizer.dispose();
   // The training step the modes take: frozen bottom outside the tape, then loss and update on the rest.
   const trainSeconds = async (firstTrained: Block) => {
     setTrainable(inception, firstTrained);
-    const optimizer = new Optimizer("sgd", model.trainableWeights.map((w) => w.read() as tf.Variable), 1e-3);
-    const step = networkStep(inception, model, firstTrained, optimizer, { classes });
+    const trained = new Optimizer(optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-4);
+    const step = networkStep(inception, logitsModel, firstTrained, trained, { classes, head });
     const seconds = await timeSteps(() => step.run(x, y), steps);
     step.dispose();
-    optimizer.dispose();
+    trained.dispose();
     return seconds;
   };
   const all = await trainSeconds("stem");
   const top = await trainSeconds(unfreezeFrom);
-  tf.dispose([x, y, ...model.weights.map((w) => w.read())]);
-  return { inputSize, batchSize, forward: batchSize / forwardSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom };
+  tf.dispose([x, y, head.dropoutRate, ...logitsModel.weights.map((w) => w.read())]);
+  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom };
+}
+
+/** One training run to price: its mode, how deep it trains, its images and epochs. */
+export interface RunShape {
+  mode: Mode;
+  /** fine-tune: "all" (the default) or the throughput's unfreezeFrom block. */
+  unfreezeFrom?: CutLayer | "all";
+  trainImages: number;
+  validationImages: number;
+  epochs: number;
+  /** fine-tune: epochs of the head on cached features first (default 2, as the modes). */
+  warmupEpochs?: number;
+  /** Whether the features are cached already (a second run on the same images and network). */
+  featuresCached?: boolean;
+}
+
+/**
+ * Predicted seconds of one run on this machine: features computed once (where the mode uses them),
+ * then per epoch the training images through the step and the validation images forward. The head's
+ * own steps on cached features cost milliseconds and are left out.
+ */
+export function predictRun(throughput: Throughput, run: RunShape): { seconds: number; parts: Record<string, number> } {
+  const t = throughput;
+  const features = RECIPES[run.mode].headOnFeatures(run.warmupEpochs ?? RECIPES[run.mode].defaults.warmupEpochs) && !run.featuresCached;
+  const network = run.mode !== "retrain-final-layer";
+  const trainRate = run.mode === "fine-tune" && run.unfreezeFrom && run.unfreezeFrom !== "all" ? t.trainTop : t.trainAll;
+  const parts: Record<string, number> = {
+    features: features ? (run.trainImages + run.validationImages) / t.forward : 0,
+    training: network ? (run.epochs * run.trainImages) / trainRate : 0,
+    validation: network ? (run.epochs * run.validationImages) / t.validation : 0,
+  };
+  return { seconds: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
 export interface Recipe {

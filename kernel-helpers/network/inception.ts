@@ -30,6 +30,11 @@ export interface ArchitectureOptions {
   /** Classes of the top (1000 for ImageNet). */
   classes?: number;
   preprocessing?: Preprocessing;
+  /**
+   * Draw random initial weights (default). False leaves them zero, for a network whose weights are set
+   * right after (loading, copying): drawing 22M random numbers in JavaScript is most of a build's time.
+   */
+  randomWeights?: boolean;
 }
 
 export interface Architecture {
@@ -39,7 +44,8 @@ export interface Architecture {
 }
 
 export function buildInceptionV3(options: ArchitectureOptions = {}): Architecture {
-  const { inputSize = 299, includeTop = false, classes = 1000, preprocessing = "inception" } = options;
+  const { inputSize = 299, includeTop = false, classes = 1000, preprocessing = "inception", randomWeights = true } = options;
+  const initializer = randomWeights ? {} : { kernelInitializer: "zeros" as const };
   if (!Number.isInteger(inputSize) || inputSize < MIN_INPUT_SIZE) {
     throw new Error(`inputSize is ${inputSize}: Inception-v3 needs a whole number of at least ${MIN_INPUT_SIZE} pixels (299 as trained).`);
   }
@@ -57,7 +63,7 @@ export function buildInceptionV3(options: ArchitectureOptions = {}): Architectur
   };
 
   const conv2dBn = (x: SymbolicTensor, filters: number, rows: number, cols: number, strides = 1, padding: "same" | "valid" = "same") => {
-    x = add(tf.layers.conv2d({ filters, kernelSize: [rows, cols], strides, padding, useBias: false, name: autoName("conv2d") }), x);
+    x = add(tf.layers.conv2d({ filters, kernelSize: [rows, cols], strides, padding, useBias: false, name: autoName("conv2d"), ...initializer }), x);
     x = add(new BatchNorm({ name: autoName("batch_normalization") }), x);
     return add(tf.layers.activation({ activation: "relu", name: autoName("activation") }), x);
   };
@@ -147,7 +153,7 @@ export function buildInceptionV3(options: ArchitectureOptions = {}): Architectur
   if (includeTop) {
     block = "top";
     x = add(tf.layers.globalAveragePooling2d({ name: "avg_pool" }), x);
-    x = add(tf.layers.dense({ units: classes, activation: "softmax", name: "predictions" }), x);
+    x = add(tf.layers.dense({ units: classes, activation: "softmax", name: "predictions", ...initializer }), x);
   }
   return { model: tf.model({ inputs: input, outputs: x, name: "inception_v3" }), blockOf };
 }

@@ -74,6 +74,8 @@ export interface Recording {
   fetches: string[];
   resultCount: number;
   updates: tf.Variable[];
+  /** Tensors from before the recording (neither inputs nor variables) copied in as constants. */
+  captured: number;
 }
 
 class Recorder {
@@ -85,6 +87,7 @@ class Recorder {
   /** Shapes and types of the tensors ops were given, by binding id (the binding knows ids only). */
   readonly described = new Map<number, { shape: number[]; dtype: number }>();
   private readonly variableOf = new Map<number, tf.Variable[]>();
+  captured = 0;
 
   constructor(
     private readonly b: Binding,
@@ -125,6 +128,7 @@ class Recorder {
     if (tf.util.sizeFromShape(info.shape) > MAX_CAPTURED_ELEMENTS) {
       throw new Error(`the function reads a tensor of shape [${info.shape}] that is neither an input nor a variable; pass it as an input.`);
     }
+    this.captured++;
     return this.constant(id, info.shape, info.dtype, values);
   }
 
@@ -195,7 +199,7 @@ export function record(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tens
   if (Object.keys(tf.engine().registeredVariables).length !== variableCount) return { results, recording: null };
   const updates = [...before].filter(([v, id]) => !v.isDisposed && nativeId(v) !== id).map(([v]) => v);
   const fetches = [...results, ...updates].map((t) => recorder.source(nativeId(t))).map((f) => (f.includes(":") ? f : `${f}:0`));
-  return { results, recording: { nodes: recorder.nodes, feeds: recorder.feeds, feedNames: recorder.feedNames, inputCount: inputs.length, fetches, resultCount: results.length, updates } };
+  return { results, recording: { nodes: recorder.nodes, feeds: recorder.feeds, feedNames: recorder.feedNames, inputCount: inputs.length, fetches, resultCount: results.length, updates, captured: recorder.captured } };
 }
 
 /** Values of a constant as numbers (float32, int32), or null for other types. */
@@ -242,6 +246,69 @@ export function resize(first: Recording, a: number, second: Recording, b: number
     if (!Array.from(xs).every((v) => v === fill) || !Array.from(ys).every((v) => v === fill)) throw new Error(`${where}: a constant changes shape and holds different values (random numbers drawn in JavaScript?)`);
     return { ...x, shape, bytes: bytesOf(x.dtype, new Array(tf.util.sizeFromShape(shape)).fill(fill)) };
   });
+}
+
+const attr = (name: string, type: "type" | "int" | "bool", value: number | boolean): OpAttr => {
+  const b = backend().binding;
+  return { name, type: type === "type" ? b.TF_ATTR_TYPE : type === "int" ? b.TF_ATTR_INT : b.TF_ATTR_BOOL, value };
+};
+
+/**
+ * One graph for every batch size, from recordings at batch sizes 2, 3 and 4 of the same function. The
+ * inputs' first dimension is left open; a constant that depends on the batch size (a shape, an element
+ * count, a tensor of ones of batch length) must be linear in it, and becomes ops that compute it from the
+ * first input's shape at run time, checked against the recording at 4. Throws where it cannot be done.
+ */
+export function batchFree(at2: Recording, at3: Recording, at4: Recording): GraphNode[] {
+  const recordings = [at2, at3, at4];
+  if (!recordings.every((r) => r.nodes.length === at2.nodes.length && r.fetches.join() === at2.fetches.join())) throw new Error("the function runs different ops at different batch sizes");
+  const extra: GraphNode[] = [];
+  const add = (node: GraphNode) => `n${at2.nodes.length + extra.push(node) - 1}`;
+  const constant = (dtype: number, shape: number[], values: number[]) => add({ kind: "const", dtype, shape, bytes: bytesOf(dtype, values) });
+  const intType = attr("T", "type", DT_INT32);
+  // The batch size at run time: Shape(input 0)[0], as an int32 scalar and, when needed, as a float.
+  const input = at2.nodes[0] as { dtype: number };
+  const shape = add({ kind: "op", op: "Shape", inputs: ["n0"], attrs: [attr("T", "type", input.dtype), attr("out_type", "type", DT_INT32)] });
+  const batchInt = add({
+    kind: "op",
+    op: "StridedSlice",
+    inputs: [shape, constant(DT_INT32, [1], [0]), constant(DT_INT32, [1], [1]), constant(DT_INT32, [1], [1])],
+    attrs: [intType, attr("Index", "type", DT_INT32), ...["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"].map((n) => attr(n, "int", 0)), attr("shrink_axis_mask", "int", 1)],
+  });
+  let batchFloat: string | null = null;
+  const batchOf = (dtype: number) =>
+    dtype === DT_INT32 ? batchInt : (batchFloat ??= add({ kind: "op", op: "Cast", inputs: [batchInt], attrs: [attr("SrcT", "type", DT_INT32), attr("DstT", "type", DT_FLOAT), attr("Truncate", "bool", false)] }));
+  /** base + slope * batch, elementwise, checked against the three recordings. */
+  const linear = (where: string, dtype: number, shape: number[], values: ArrayLike<number>[]): GraphNode => {
+    const slope = Array.from(values[1], (v, k) => v - values[0][k]);
+    const base = Array.from(values[0], (v, k) => v - 2 * slope[k]);
+    const predicted = base.map((v, k) => v + 4 * slope[k]);
+    const close = (x: number, y: number) => (dtype === DT_INT32 ? x === y : Math.abs(x - y) <= 1e-5 * Math.max(1, Math.abs(y)));
+    if (!predicted.every((v, k) => close(v, values[2][k]))) throw new Error(`${where}: a constant is not linear in the batch size (random numbers drawn in JavaScript?)`);
+    const type = attr("T", "type", dtype);
+    const scaled = add({ kind: "op", op: "Mul", inputs: [constant(dtype, shape, slope), batchOf(dtype)], attrs: [type] });
+    return { kind: "op", op: "Add", inputs: [constant(dtype, shape, base), scaled], attrs: [type] };
+  };
+  const nodes = at2.nodes.map((x, i): GraphNode => {
+    const [y, z] = [at3.nodes[i], at4.nodes[i]];
+    const where = `node ${i}`;
+    if (x.kind === "op" || y.kind === "op" || z.kind === "op") {
+      if (JSON.stringify(x) !== JSON.stringify(y) || JSON.stringify(x) !== JSON.stringify(z)) throw new Error(`${where} (${x.kind === "op" ? x.op : "?"}) differs between batch sizes`);
+      return x;
+    }
+    if (x.kind === "feed" && y.kind === "feed") return i < at2.inputCount ? { ...x, shape: [-1, ...x.shape.slice(1)] } : x;
+    if (x.kind !== "const" || y.kind !== "const" || z.kind !== "const" || x.dtype !== y.dtype || x.shape.length !== y.shape.length) throw new Error(`${where} differs between batch sizes`);
+    if (Buffer.compare(x.bytes, y.bytes) === 0 && Buffer.compare(x.bytes, z.bytes) === 0 && tf.util.arraysEqual(x.shape, y.shape) && tf.util.arraysEqual(x.shape, z.shape)) return x;
+    const values = [x, y, z].map(numbers);
+    if (values.some((v) => v === null)) throw new Error(`${where}: a constant of type ${x.dtype} differs between batch sizes (random numbers drawn in JavaScript?)`);
+    if (tf.util.arraysEqual(x.shape, y.shape) && tf.util.arraysEqual(x.shape, z.shape)) return linear(where, x.dtype, x.shape, values as ArrayLike<number>[]);
+    // A tensor whose shape follows the batch size, holding one value (tfjs' ones and zeros): Fill.
+    const fill = values[0]![0];
+    if (!values.every((v) => Array.from(v!).every((value) => value === fill))) throw new Error(`${where}: a constant changes shape and holds different values (random numbers drawn in JavaScript?)`);
+    const dims = add(linear(`${where} (shape)`, DT_INT32, [x.shape.length], [x.shape, y.shape, z.shape]));
+    return { kind: "op", op: "Fill", inputs: [dims, constant(x.dtype, [], [fill])], attrs: [attr("T", "type", x.dtype), attr("index_type", "type", DT_INT32)] };
+  });
+  return [...nodes, ...extra];
 }
 
 /** Whether two node lists are the same graph (constants equal, floats to float32 rounding). */
@@ -332,13 +399,19 @@ function nodeDef(node: GraphNode, index: number) {
   return result;
 }
 
-/** Writes the nodes as a SavedModel in a temporary folder and loads it as a session; returns its id. */
-export function loadSession(nodes: GraphNode[]): number {
+/** The nodes as a serialized TensorFlow GraphDef. */
+export function graphDef(nodes: GraphNode[]): Uint8Array {
   const graph = new proto.GraphDef();
   graph.setNodeList(nodes.map(nodeDef));
   const versions = new proto.VersionDef();
   versions.setProducer(GRAPH_DEF_VERSION);
   graph.setVersions(versions);
+  return graph.serializeBinary();
+}
+
+/** Writes a GraphDef as a SavedModel in a temporary folder and loads it as a session; returns its id. */
+export function loadSession(graphBytes: Uint8Array): number {
+  const graph = proto.GraphDef.deserializeBinary(graphBytes);
   const info = new proto.MetaGraphDef.MetaInfoDef();
   info.addTags("serve");
   const meta = new proto.MetaGraphDef();

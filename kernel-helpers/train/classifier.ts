@@ -21,7 +21,12 @@ export class Head {
   readonly dense: tf.layers.Layer;
   readonly softmax: tf.layers.Layer;
 
-  constructor(classes: number, dropoutRate: number, seed: number) {
+  constructor(
+    classes: number,
+    dropoutRate: number,
+    /** The dropout masks' seed (TensorFlow draws a new mask per step from it). */
+    readonly seed: number,
+  ) {
     this.dropout = tf.layers.dropout({ rate: dropoutRate, seed, name: "head_dropout" });
     this.dropoutRate = tf.variable(tf.scalar(dropoutRate), false);
     // Same layer (it saves and loads as tfjs' Dropout), masks drawn by TensorFlow: see native-ops' dropout.
@@ -45,6 +50,13 @@ export class Head {
 export function attachHead(inception: Inception, layer: CutLayer, head: Head) {
   const pooled = tf.layers.globalAveragePooling2d({ name: "features" }).apply(inception.model.getLayer(layer).output) as tf.SymbolicTensor;
   return head.models(inception.model.inputs[0], pooled);
+}
+
+/** The head on cached features (for retraining and a fine-tune's warm-up) and on the network (for images), one set of layers. */
+export function classifierModels(inception: Inception, layer: CutLayer, head: Head) {
+  const width = (inception.model.getLayer(layer).outputShape as number[])[3];
+  const featureInput = tf.input({ shape: [width], name: "bottleneck" });
+  return { head: head.models(featureInput, featureInput), full: attachHead(inception, layer, head) };
 }
 
 export interface Prediction {

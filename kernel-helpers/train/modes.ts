@@ -13,7 +13,7 @@ import { checkWritableFolder } from "../util/atomic";
 import { InterruptedError, listenForInterrupt } from "../util/interrupt";
 import { defaultCallbacks, EarlyStopping, KeepBestWeights, ProgressBar, StopOnInterrupt, StopOnNaN, TimeBudget } from "./callbacks";
 import { Checkpoint, readCheckpoint, type RunIdentity } from "./checkpoint";
-import { attachHead, Classifier, Head } from "./classifier";
+import { Classifier, classifierModels, Head } from "./classifier";
 import { type Callback, type History, type Phase, TrainingLoop } from "./loop";
 import { resolve, type Resolved, type TrainOptions } from "./options";
 import { blockFlops, bottlenecks, cachedScorer, type FeatureSet, headPhase, imagePhase, setTrainable, type Setup } from "./phases";
@@ -70,13 +70,6 @@ function phasesFor(planned: Plan, setup: Setup, inception: Inception, models: Re
   return phases;
 }
 
-/** The new head on features (for cached bottlenecks) and on the network (for images), sharing its layers. */
-function classifierModels(inception: Inception, setup: Setup, layer: Plan["layer"]) {
-  const width = (inception.model.getLayer(layer).outputShape as number[])[3];
-  const featureInput = tf.input({ shape: [width], name: "bottleneck" });
-  return { head: setup.head.models(featureInput, featureInput), full: attachHead(inception, layer, setup.head) };
-}
-
 async function train(mode: Mode, inception: Inception, data: ImageFolder, options: TrainOptions): Promise<TrainingRun> {
   const started = performance.now();
   const settings = resolve(mode, options);
@@ -87,7 +80,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   if (checkpointDir && !settings.resume) checkWritableFolder(checkpointDir, "checkpointDir");
 
   const setup: Setup = { settings, data, classes: data.classes.length, head: new Head(data.classes.length, settings.dropout, settings.seed) };
-  const models = classifierModels(inception, setup, layer);
+  const models = classifierModels(inception, layer, setup.head);
   // The network's flags change only where the run owns it (fine-tune works on a copy, scratch on a new one).
   if (planned.firstTrained) setTrainable(inception, planned.firstTrained);
   // What this run may change: a retrained head shares the caller's frozen network and owns only its own weights.

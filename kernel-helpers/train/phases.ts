@@ -7,7 +7,7 @@ import type { BottleneckCache, BottleneckStats } from "../data/bottlenecks";
 import type { ImageFolder } from "../data/image-folder";
 import { type Block, BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
-import { inferenceGraphs } from "../runtime/graph";
+import { inferenceGraphs, modelStructure } from "../runtime/graph";
 import { tf } from "../runtime/tf";
 import type { InterruptFlag } from "../util/interrupt";
 import { seededRandom, shuffleInPlace } from "../util/random";
@@ -121,7 +121,8 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
 export function networkStep(inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean; head?: Head }) {
   const forward = splitForward(inception, logitsModel, firstTrained, options.graph);
   const reads = () => [...logitsModel.nonTrainableWeights.map((w) => w.read() as tf.Variable), ...(options.head ? [options.head.dropoutRate] : [])];
-  const step = new TrainingStep(forward.logits, optimizer, { ...options, reads });
+  const describe = () => ({ step: "network", model: modelStructure(logitsModel), firstTrained, dropoutSeed: options.head?.seed });
+  const step = new TrainingStep(forward.logits, optimizer, { ...options, reads, describe });
   return {
     step,
     run(images: tf.Tensor, labels: tf.Tensor1D) {
@@ -214,6 +215,15 @@ export interface FeatureSet {
   y: tf.Tensor1D;
 }
 
+/** One training step of the head alone, on features (`headLogits` takes them as input). */
+export function headStep(headLogits: tf.LayersModel, head: Head, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean }): TrainingStep {
+  return new TrainingStep((x, training) => headLogits.apply(x, { training }) as tf.Tensor2D, optimizer, {
+    ...options,
+    reads: () => [head.dropoutRate],
+    describe: () => ({ step: "head", model: modelStructure(headLogits), dropoutSeed: head.seed }),
+  });
+}
+
 /**
  * A phase that trains only the head on features. Without distortions the features are the cached
  * bottlenecks (retrain.py); with them, each step distorts the images and runs the frozen network.
@@ -226,12 +236,7 @@ export function headPhase(name: string, setup: Setup, inception: Inception, laye
   const frozen = blockFlops(inception);
   const baseFlops = blocksUpTo(layer).reduce((sum, b) => sum + (frozen.get(b) ?? 0), 0);
   const optimizer = new Optimizer(setup.settings.optimizer, headLogits.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
-  const step = new TrainingStep((x, training) => headLogits.apply(x, { training }) as tf.Tensor2D, optimizer, {
-    classes: setup.classes,
-    labelSmoothing: setup.settings.labelSmoothing,
-    graph: setup.settings.graph,
-    reads: () => [setup.head.dropoutRate],
-  });
+  const step = headStep(headLogits, setup.head, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph });
   return phase({
     name,
     epochs,

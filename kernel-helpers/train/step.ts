@@ -27,6 +27,11 @@ export interface StepOptions {
   graph?: boolean;
   /** Variables the forward pass reads besides the trained ones (BatchNorm statistics, the dropout rate). */
   reads?: () => tf.Variable[];
+  /**
+   * What decides the forward pass's ops (the model's structure, where it is split, seeds): steps with
+   * the same description and optimizer share one recorded graph (runtime/graph.ts), also across runs.
+   */
+  describe?: () => object;
 }
 
 export class TrainingStep {
@@ -50,7 +55,8 @@ export class TrainingStep {
       return [loss, accuracy!];
     };
     const variables = () => [...optimizer.variables, ...(options.reads?.() ?? []), ...optimizer.stateVariables(), this.labelSmoothing];
-    this.compiled = new CompiledFunction(step, { enabled: options.graph ?? true, variables });
+    const key = options.describe && (() => JSON.stringify({ function: "training step", forward: options.describe!(), optimizer: optimizer.name, classes: options.classes }));
+    this.compiled = new CompiledFunction(step, { enabled: options.graph ?? true, variables, key });
   }
 
   run(x: tf.Tensor, y: tf.Tensor1D): { loss: number; accuracy: number } {
@@ -63,6 +69,11 @@ export class TrainingStep {
   /** Why the step runs op by op instead of as a graph, if it does. */
   get notCompiled(): string[] {
     return this.compiled.notCompiled;
+  }
+
+  /** Graphs this step recorded itself (a step that found its graph from an earlier run records none). */
+  get recordings(): number {
+    return this.compiled.recordings;
   }
 
   dispose(): void {

@@ -1,0 +1,31 @@
+// The cost model must tell the truth about a real run: from throughput measured on this machine and the
+// run's own images and epochs, its prediction lands within 20 % of the run's wall time.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as path from "path";
+import { fineTune, loadInceptionV3, measureThroughput, retrainFinalLayer, syntheticShapes } from "inception-lab";
+import { predictRun } from "../kernel-helpers/lab/cost-model";
+import { graphStats } from "../kernel-helpers/runtime/graph";
+import { scratch } from "./helpers";
+
+process.env.INCEPTION_LAB_CACHE = scratch("cost-cache");
+
+test("predicted seconds of a fine-tune and a retraining are within 20 % of their measured wall time", async (t) => {
+  const data = await syntheticShapes({ classes: 3, perClass: 50, size: 96, seed: 6, dir: path.join(scratch("cost-data"), "set") });
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 96 });
+  const throughput = await measureThroughput({ network: inception, batchSize: 8, classes: 3, steps: 2 });
+  const shape = { trainImages: data.files("train").length, validationImages: data.files("validation").length, epochs: 2, warmupEpochs: 1 };
+  const recorded = graphStats.recorded;
+  const options = { progress: false, liveChart: false, epochs: 2, warmupEpochs: 1, batchSize: 8 };
+  const tuned = await fineTune(inception, data, { ...options, cacheDir: scratch("cost-features-1") });
+  const retrained = await retrainFinalLayer(inception, data, { ...options, cacheDir: scratch("cost-features-2") });
+  assert.equal(graphStats.recorded, recorded, "the runs found every graph measureThroughput recorded");
+  for (const [run, predicted] of [
+    [tuned, predictRun(throughput, { mode: "fine-tune", ...shape })],
+    [retrained, predictRun(throughput, { mode: "retrain-final-layer", ...shape })],
+  ] as const) {
+    const ratio = predicted.seconds / run.info.seconds;
+    t.diagnostic(`${run.mode}: predicted ${predicted.seconds.toFixed(2)} s (${JSON.stringify(predicted.parts)}), measured ${run.info.seconds.toFixed(2)} s, ratio ${ratio.toFixed(2)}`);
+    assert.ok(ratio > 0.8 && ratio < 1.2, `${run.mode}: predicted ${predicted.seconds.toFixed(2)} s, measured ${run.info.seconds.toFixed(2)} s`);
+  }
+});
