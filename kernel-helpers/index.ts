@@ -24,7 +24,7 @@ export type { ImageInput } from "./network/images";
 
 export { imageFolder } from "./data/image-folder";
 export type { ImageFolder, ImageFolderOptions, Split } from "./data/image-folder";
-export { flowers, flowersAvailable, syntheticShapes } from "./data/datasets";
+export { flowers, flowersAvailable, syntheticMirrors, syntheticShapes } from "./data/datasets";
 export type { SyntheticOptions } from "./data/datasets";
 export type { Distortions } from "./data/augment";
 
@@ -42,7 +42,9 @@ export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/schedules"
 
 export { compareModes } from "./lab/compare";
 export type { Comparison, CompareEntry, CompareOptions } from "./lab/compare";
-export { measureThroughput, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
-export type { Throughput, Recipe } from "./lab/cost-model";
+export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
+export type { Throughput, Recipe, RunShape } from "./lab/cost-model";
+export { centroidAccuracy, gradCam, runFeatures, weightChange } from "./lab/inside";
+export type { BlockChange, Heatmap } from "./lab/inside";
 
 export * as plot from "./plots/plot";

@@ -134,3 +134,21 @@ test("the executed notebook, reopened without running, shows every chart (no tru
   await html.screenshot({ path: path.join(dir, "nbconvert-export.png") });
   await html.close();
 });
+
+test("every committed tutorial notebook, reopened without running, shows each chart it holds; each stays under 4 MB", async (t) => {
+  const notebooks = fs.readdirSync(path.join(root, "notebooks")).filter((name) => name.endsWith(".ipynb")).sort();
+  fs.mkdirSync(path.join(dir, "tutorials"), { recursive: true });
+  for (const name of notebooks) {
+    const file = path.join(root, "notebooks", name);
+    const size = fs.statSync(file).size;
+    assert.ok(size < 4e6, `${name} is ${(size / 1e6).toFixed(1)} MB`);
+    const outputs = JSON.parse(fs.readFileSync(file, "utf8")).cells.flatMap((cell: { outputs?: { data?: object }[] }) => cell.outputs ?? []);
+    const charts = outputs.filter((o: { data?: object }) => o.data && "application/vnd.plotly.v1+json" in o.data).length;
+    fs.copyFileSync(file, path.join(dir, "tutorials", name));
+    const page = await openNotebook(`tutorials/${name}`);
+    await page.waitForFunction(([selector, n]) => document.querySelectorAll(selector).length >= n, [CHART_SELECTOR, charts] as const, { timeout: 60_000 });
+    assert.equal(await plotlyCharts(page), charts, `${name}: Plotly charts drawn`);
+    t.diagnostic(`${name}: ${charts} charts drawn, ${(size / 1e6).toFixed(2)} MB`);
+    await page.close();
+  }
+});

@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Displayable, Table } from "../display/display";
+import { Displayable, escapeHtml, Table } from "../display/display";
 import type { Evaluation } from "../train/evaluation";
 import type { ImageFolder } from "../data/image-folder";
 import { BLOCKS, type CutLayer } from "../network/inception";
@@ -38,6 +38,8 @@ export interface CompareOptions extends TrainOptions {
   perMode?: Partial<Record<CompareEntry, TrainOptions>>;
   /** "Time to target" is the first time validation accuracy reached this (default 0.8). */
   targetAccuracy?: number;
+  /** What the data set is called in tables and the verdict (default: its folder's name). */
+  name?: string;
 }
 
 export interface ComparisonRow {
@@ -53,12 +55,61 @@ export interface ComparisonRow {
   trainedParameters: number;
 }
 
+/** Test accuracy points a fine-tune must gain over retraining before the features count as falling short. */
+const FALLS_SHORT = 0.1;
+/** Within this many points, retraining matches fine-tuning. */
+const MATCHES = 0.03;
+
+/** The comparison's conclusion in sentences, computed from its numbers. */
+export class Verdict extends Displayable {
+  constructor(
+    readonly regime: "features fit" | "features fall short" | "in between",
+    readonly sentences: string[],
+  ) {
+    super();
+  }
+
+  toText(): string {
+    return this.sentences.join(" ");
+  }
+
+  toHTML(): string {
+    return `<p><b>${escapeHtml(this.regime)}.</b> ${escapeHtml(this.toText())}</p>`;
+  }
+}
+
 export class Comparison extends Displayable {
   constructor(
     readonly rows: ComparisonRow[],
     readonly targetAccuracy: number,
+    readonly name: string,
   ) {
     super();
+  }
+
+  /**
+   * Which regime this data set is in, said with this run's numbers: the pretrained features fit (retraining
+   * matches the best fine-tune, for a fraction of the time), fall short (fine-tuning gains at least 10
+   * points), or in between; and how training from scratch did on the same budget.
+   */
+  verdict(): Verdict {
+    const retrain = this.rows.find((r) => r.entry === "retrain-final-layer");
+    const tunes = this.rows.filter((r) => r.entry === "fine-tune" || r.entry === "fine-tune-top");
+    if (!retrain || tunes.length === 0) return new Verdict("in between", ["The verdict compares retraining the final layer with fine-tuning: run both."]);
+    const best = tunes.reduce((a, b) => (b.testAccuracy > a.testAccuracy ? b : a));
+    const gain = best.testAccuracy - retrain.testAccuracy;
+    const times = best.seconds / retrain.seconds;
+    const points = (x: number) => `${Math.abs(x * 100).toFixed(0)} point${Math.abs(Math.round(x * 100)) === 1 ? "" : "s"}`;
+    const facts = `On ${this.name}, retraining the final layer reached ${retrain.testAccuracy.toFixed(2)} test accuracy in ${retrain.seconds.toFixed(0)} s; ${best.label} reached ${best.testAccuracy.toFixed(2)} in ${best.seconds.toFixed(0)} s (${times.toFixed(0)}x the time).`;
+    const regime = gain >= FALLS_SHORT ? "features fall short" : gain <= MATCHES ? "features fit" : "in between";
+    const meaning = {
+      "features fit": `The pretrained features fit this task: retraining matches fine-tuning${gain < -MATCHES ? " (even beats it)" : ""} for 1/${times.toFixed(0)} of the time.`,
+      "features fall short": `The pretrained features fall short here: fine-tuning gains ${points(gain)}, because training the network itself learns what the frozen features cannot tell apart.`,
+      "in between": `Fine-tuning gains ${points(gain)} here, at ${times.toFixed(0)}x the time: whether that is worth it depends on the budget.`,
+    }[regime];
+    const scratch = this.rows.find((r) => r.entry === "from-scratch");
+    const fromScratch = scratch ? [`Training from scratch on the same budget reached ${scratch.testAccuracy.toFixed(2)}: no head start.`] : [];
+    return new Verdict(regime, [facts, meaning, ...fromScratch]);
   }
 
   run(entry: CompareEntry): TrainingRun | undefined {
@@ -77,16 +128,16 @@ export class Comparison extends Displayable {
         formatFlops(r.flopsPerImage),
         `${(r.trainedParameters / 1e6).toFixed(2)}M`,
       ]),
-      "Retrain vs fine-tune vs from scratch, same split and budget",
+      `${this.name}: retrain vs fine-tune vs from scratch, same split and budget`,
     );
   }
 
   toText(): string {
-    return this.table().toText();
+    return `${this.table().toText()}\n\n${this.verdict().toText()}`;
   }
 
   toHTML(): string {
-    return this.table().toHTML();
+    return this.table().toHTML() + this.verdict().toHTML();
   }
 }
 
@@ -123,7 +174,7 @@ export function comparisonRow(entry: CompareEntry, label: string, run: TrainingR
  * evaluates each on the test split. `inception` must be pretrained; it is left unchanged.
  */
 export async function compareModes(inception: Inception, data: ImageFolder, options: CompareOptions = {}): Promise<Comparison> {
-  const { modes = COMPARE_ENTRIES, perMode = {}, targetAccuracy = 0.8, ...shared } = options;
+  const { modes = COMPARE_ENTRIES, perMode = {}, targetAccuracy = 0.8, name = path.basename(data.dir), ...shared } = options;
   checkNames(perMode, COMPARE_ENTRIES, "perMode");
   const unknown = modes.filter((m) => !COMPARE_ENTRIES.includes(m));
   if (unknown.length) throw new Error(`modes: ${unknown.map((m) => `"${m}"`).join(", ")} not known; use ${COMPARE_ENTRIES.join(", ")}.`);
@@ -147,5 +198,5 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
   } finally {
     fs.rmSync(caches, { recursive: true, force: true });
   }
-  return new Comparison(rows, targetAccuracy);
+  return new Comparison(rows, targetAccuracy, name);
 }

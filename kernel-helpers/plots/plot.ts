@@ -5,3 +5,4 @@ export { modeComparison, sweep } from "./comparison";
 export { confusionMatrix, datasetCounts, Gallery, misclassified, perClass } from "./results";
 export { featureMap, principalComponents } from "./features";
 export { network, NetworkDiagram } from "./network";
+export { featuresBeforeAfter, gradCam, weightChange } from "./inside";

@@ -43,10 +43,12 @@ export function datasetCounts(data: ImageFolder, options: ChartOptions = {}): Ch
 }
 
 /** Thumbnails of misclassified test images with true and predicted labels and confidence, worst first. */
+/** Images with captions, flowing, or in `columns` columns (one row per subject, one column per view). */
 export class Gallery extends Displayable {
   constructor(
     readonly title: string,
     readonly items: { src: string; caption: string }[],
+    readonly columns?: number,
   ) {
     super();
   }
@@ -59,7 +61,8 @@ export class Gallery extends Displayable {
     const cells = this.items
       .map((i) => `<figure style="margin:4px;width:140px;display:inline-block;vertical-align:top"><img src="${i.src}" style="width:128px;height:128px"><figcaption style="font-size:11px">${escapeHtml(i.caption)}</figcaption></figure>`)
       .join("");
-    return `<h4>${escapeHtml(this.title)}</h4><div>${cells || "<p>None.</p>"}</div>`;
+    const grid = this.columns ? ` style="display:grid;grid-template-columns:repeat(${this.columns},148px)"` : "";
+    return `<h4>${escapeHtml(this.title)}</h4><div${grid}>${cells || "<p>None.</p>"}</div>`;
   }
 }
 

@@ -1,0 +1,140 @@
+// Looking inside a trained classifier, to see what fine-tuning changed: how far each block's weights
+// moved from the pretrained ones, the pooled features a trained network gives at its cut, and where in
+// an image the evidence for a class lies (Grad-CAM at the cut layer).
+import { type Block, BLOCKS } from "../network/inception";
+import { decodeBatch } from "../network/decode";
+import type { Inception } from "../network/model";
+import { tf } from "../runtime/tf";
+import type { TrainingRun } from "../train/run";
+
+export interface BlockChange {
+  block: Block;
+  parameters: number;
+  /** |after - before| / |before| over all the block's weights (BatchNorm statistics included). */
+  relativeChange: number;
+}
+
+/**
+ * How far each block of `run`'s network moved from `before` (the network it started from). Frozen
+ * blocks give exactly 0; the new head has no "before" and is left out.
+ */
+export function weightChange(before: Inception, run: TrainingRun): BlockChange[] {
+  const sums = new Map<Block, { difference: number; norm: number; parameters: number }>();
+  tf.tidy(() => {
+    for (const layer of before.model.layers) {
+      const block = before.blockOf.get(layer.name);
+      if (!block || layer.weights.length === 0 || !run.model.layers.some((l) => l.name === layer.name)) continue;
+      const after = run.model.getLayer(layer.name).getWeights();
+      const entry = sums.get(block) ?? { difference: 0, norm: 0, parameters: 0 };
+      layer.getWeights().forEach((w, i) => {
+        entry.difference += tf.sum(tf.square(tf.sub(after[i], w))).dataSync()[0];
+        entry.norm += tf.sum(tf.square(w)).dataSync()[0];
+        entry.parameters += w.size;
+      });
+      sums.set(block, entry);
+    }
+  });
+  return BLOCKS.filter((b) => sums.has(b)).map((block) => {
+    const { difference, norm, parameters } = sums.get(block)!;
+    return { block, parameters, relativeChange: Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-12) };
+  });
+}
+
+/** The layers of a classifier this library trained: cut layer, pooling ("features"), dropout, logits. */
+function parts(run: TrainingRun) {
+  const names = [run.info.layer, "features", "head_dropout", "logits"];
+  const missing = names.filter((name) => !run.model.layers.some((l) => l.name === name));
+  if (missing.length) throw new Error(`This classifier has no layer ${missing.join(", ")}: look inside works on classifiers this library trained.`);
+  const [cut, pool, dropout, logits] = names.map((name) => run.model.getLayer(name));
+  return { cut, pool, dropout, logits };
+}
+
+/** The trained network's pooled features at its cut, for image files (as `inception.features` for the network before). */
+export async function runFeatures(run: TrainingRun, files: string[], batchSize = 32): Promise<tf.Tensor2D> {
+  const { pool } = parts(run);
+  const model = tf.model({ inputs: run.model.inputs, outputs: pool.output as tf.SymbolicTensor });
+  const chunks: tf.Tensor[] = [];
+  try {
+    for (let i = 0; i < files.length; i += batchSize) {
+      const { images, failed } = await decodeBatch(files.slice(i, i + batchSize), run.info.inputSize);
+      if (failed.length) throw new Error(`cannot decode ${failed.map((f) => files[i + f.index]).join(", ")}`);
+      chunks.push(model.predict(images) as tf.Tensor);
+      images.dispose();
+    }
+    return tf.concat(chunks) as tf.Tensor2D;
+  } finally {
+    tf.dispose(chunks);
+  }
+}
+
+export interface Heatmap {
+  file: string;
+  /** The class the map explains (the predicted one unless asked otherwise), and its probability. */
+  explained: string;
+  probability: number;
+  predicted: string;
+  /** Rows of values 0..1 on the cut layer's grid (17 x 17 at mixed7 for 299 px), top row first. */
+  map: number[][];
+}
+
+/**
+ * Grad-CAM (Selvaraju et al. 2017) at the cut layer: each feature map weighted by the mean gradient of
+ * the class's logit over it, summed, negatives dropped, scaled to 0..1. With this library's head (global
+ * pooling, then one dense layer) it equals the class activation map of Zhou et al. 2016.
+ */
+export async function gradCam(run: TrainingRun, files: string[], options: { explain?: "predicted" | string } = {}): Promise<Heatmap[]> {
+  const { cut, pool, dropout, logits } = parts(run);
+  const explain = options.explain ?? "predicted";
+  if (explain !== "predicted" && !run.info.classes.includes(explain)) throw new Error(`explain: "${explain}" is not a class of this classifier (${run.info.classes.join(", ")}).`);
+  const toMaps = tf.model({ inputs: run.model.inputs, outputs: cut.output as tf.SymbolicTensor });
+  const head = (maps: tf.Tensor) => logits.apply(dropout.apply(pool.apply(maps), { training: false }), { training: false }) as tf.Tensor2D;
+  const { images, failed } = await decodeBatch(files, run.info.inputSize);
+  if (failed.length) {
+    images.dispose();
+    throw new Error(`cannot decode ${failed.map((f) => files[f.index]).join(", ")}`);
+  }
+  try {
+    return tf.tidy(() => {
+      const maps = toMaps.predict(images) as tf.Tensor4D;
+      const scores = head(maps);
+      const probabilities = tf.softmax(scores).arraySync() as number[][];
+      const predicted = tf.argMax(scores, 1).arraySync() as number[];
+      const target = explain === "predicted" ? predicted : predicted.map(() => run.info.classes.indexOf(explain));
+      const pick = tf.oneHot(tf.tensor1d(target, "int32"), run.info.classes.length);
+      const gradients = tf.grad((m: tf.Tensor) => tf.sum(tf.mul(head(m), pick)))(maps);
+      const weights = tf.mean(gradients, [1, 2], true);
+      const cam = tf.relu(tf.sum(tf.mul(weights, maps), 3));
+      const scaled = tf.div(cam, tf.add(tf.max(cam, [1, 2], true), 1e-12)).arraySync() as number[][][];
+      return files.map((file, i) => ({
+        file,
+        explained: run.info.classes[target[i]],
+        probability: probabilities[i][target[i]],
+        predicted: run.info.classes[predicted[i]],
+        map: scaled[i],
+      }));
+    });
+  } finally {
+    images.dispose();
+  }
+}
+
+/**
+ * How well features separate classes, with no training: each point goes to the class whose centroid
+ * (computed without it) is nearest. 1 when classes form tight, apart clusters; near chance when mixed.
+ */
+export function centroidAccuracy(features: tf.Tensor2D, labels: number[]): number {
+  return tf.tidy(() => {
+    const classes = Math.max(...labels) + 1;
+    const oneHot = tf.oneHot(tf.tensor1d(labels, "int32"), classes).toFloat() as tf.Tensor2D;
+    const counts = tf.sum(oneHot, 0);
+    const sums = tf.matMul(oneHot, features, true, false);
+    // Each point's own class centroid without it: (sum - x) / (count - 1).
+    const own = tf.div(tf.sub(tf.matMul(oneHot, sums), features), tf.expandDims(tf.sub(tf.matMul(oneHot, tf.expandDims(counts, 1)).squeeze([1]), 1), 1));
+    const centroids = tf.div(sums, tf.expandDims(counts, 1));
+    const distances = tf.sum(tf.square(tf.sub(tf.expandDims(features, 1), tf.expandDims(centroids, 0))), 2);
+    const ownDistance = tf.sum(tf.square(tf.sub(features, own)), 1);
+    const corrected = tf.add(tf.mul(distances, tf.sub(1, oneHot)), tf.mul(oneHot, tf.expandDims(ownDistance, 1)));
+    const nearest = tf.argMin(corrected, 1);
+    return tf.mean(tf.equal(nearest, tf.tensor1d(labels, "int32")).toFloat()).dataSync()[0];
+  });
+}
