@@ -11,3 +11,10 @@ export PATH="$ROOT/.venv/bin:$ROOT/node_modules/.bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 VENV_PY="$ROOT/.venv/bin/python"
 mkdir -p "$IPYTHONDIR" "$JUPYTER_RUNTIME_DIR"
+# The GPU build's CUDA and cuDNN libraries (pip wheels in .venv), noted by setup; nothing for the CPU build.
+_build_note="$ROOT/node_modules/.inception-lab-build.json"
+if [ -f "$_build_note" ] && grep -q '"device": "gpu"' "$_build_note"; then
+  _library_path="$(sed -n 's/^ *"\(\/[^"]*\)",*$/\1/p' "$_build_note" | paste -sd: -)"
+  case ":${LD_LIBRARY_PATH:-}:" in *":$_library_path:"*) ;; *) export LD_LIBRARY_PATH="$_library_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;; esac
+fi
+unset _build_note _library_path

@@ -1,34 +1,63 @@
-#!/usr/bin/env bash
 # Idempotent setup, run before `npm start`, `npm test` and `npm run bench`:
-#   1. Python venv (.venv) with JupyterLab, nbclient, plotly and tensorflow-cpu;
+#   1. Python venv (.venv) with JupyterLab, nbclient, plotly and TensorFlow (the tensorflow-cpu wheel, or
+#      for the GPU build the tensorflow[and-cuda] wheel, whose CUDA and cuDNN libraries are pip wheels too);
 #   2. Node packages (npm ci, install scripts off: see .npmrc);
-#   3. tfjs-node compiled against the TensorFlow C libraries of the tensorflow-cpu wheel,
-#      because its own install script downloads libtensorflow, which fails offline and behind firewalls;
+#   3. @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu compiled against the TensorFlow C libraries
+#      of that wheel, because their own install scripts download libtensorflow 2.9, which fails offline
+#      and behind firewalls and, for the GPU, needs CUDA 11.2;
 #   4. the tslab TypeScript kernel registered inside the venv;
-#   5. a check that tfjs-node really runs on native TensorFlow.
-# Each step is skipped when its result is already in place, so a second run takes seconds.
+#   5. a check that the chosen package really runs on native TensorFlow.
+# The build: the GPU one when nvidia-smi answers with a working driver, else the CPU one
+# (scripts/device.sh); INCEPTION_LAB_DEVICE=gpu|cpu overrides, INCEPTION_LAB_GPU_WHEEL names the GPU wheel.
+# Each step is skipped when its result is already in place, so a second run takes seconds; changing
+# the build redoes the steps it changes.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/device.sh"
 cd "$ROOT"
 
 step() { echo "[setup] $*"; }
 fail() { echo "[setup] FAILED at: $1" >&2; echo "[setup] what to do: $2" >&2; exit 1; }
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
+DEVICE="$(choose_device)" || exit 1
+GPU_WHEEL="${INCEPTION_LAB_GPU_WHEEL:-tensorflow[and-cuda]==2.21.0}"
+[ "$DEVICE" = gpu ] && step "GPU build (TensorFlow from $GPU_WHEEL, @tensorflow/tfjs-node-gpu)"
+
 # --- 1. Python venv --------------------------------------------------------------------------
 PYTHON="${PYTHON:-python3}"
-req_hash="$(sha1sum requirements.txt | cut -d' ' -f1)"
+requirements() {
+  if [ "$DEVICE" = gpu ]; then grep -v '^tensorflow-cpu' requirements.txt; echo "$GPU_WHEEL"; else cat requirements.txt; fi
+}
+req_hash="$(requirements | sha1sum | cut -d' ' -f1)"
 if ! stamp_ok .venv/.requirements.sha1 "$req_hash"; then
   if [ ! -x "$VENV_PY" ]; then
     step "creating the Python venv in .venv (with $($PYTHON --version 2>&1))"
     "$PYTHON" -m venv .venv || fail "python venv" "install Python 3.10-3.13 with venv support (Debian: apt-get install python3-venv), or set PYTHON=/path/to/python3"
   fi
-  step "installing JupyterLab, nbclient, plotly and tensorflow-cpu into .venv (a few minutes the first time)"
+  requirements > .venv/requirements-in-use.txt
   # No retries: where the default index is unreachable but a local mirror is configured, pip would
   # otherwise spend minutes retrying the index for every package. PIP_RETRIES overrides.
-  "$VENV_PY" -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-15}" \
-      --disable-pip-version-check -q -r requirements.txt \
-    || fail "pip install -r requirements.txt" "check the network or your pip index (PIP_INDEX_URL), then run 'npm run setup' again"
+  pip_install() { "$VENV_PY" -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-15}" --disable-pip-version-check -q "$@"; }
+  cannot_install() {
+    if [ "$DEVICE" = gpu ]; then
+      fail "installing the GPU wheel $GPU_WHEEL" "it needs the network (its CUDA and cuDNN wheels are large) and a platform TensorFlow builds GPU wheels for (Linux x86_64 or aarch64, Python 3.10-3.13). Try again online, point PIP_INDEX_URL at an index that has it, or use the CPU build: INCEPTION_LAB_DEVICE=cpu npm run setup"
+    fi
+    fail "pip install -r requirements.txt" "check the network or your pip index (PIP_INDEX_URL), then run 'npm run setup' again"
+  }
+  # tensorflow and tensorflow-cpu install the same files: the other build's goes first, but only once
+  # pip has found everything the new one needs (a GPU wheel that cannot be had leaves the venv as it was).
+  others=()
+  for other in tensorflow-cpu tensorflow; do
+    if ! grep -q "^${other}[=\[<>]" .venv/requirements-in-use.txt && "$VENV_PY" -m pip show -q "$other" >/dev/null 2>&1; then others+=("$other"); fi
+  done
+  if [ ${#others[@]} -gt 0 ]; then
+    pip_install --dry-run -r .venv/requirements-in-use.txt >/dev/null || cannot_install
+    step "removing ${others[*]} (the other build's TensorFlow)"
+    "$VENV_PY" -m pip uninstall -y -q "${others[@]}" >/dev/null
+  fi
+  step "installing JupyterLab, nbclient, plotly and TensorFlow into .venv (a few minutes the first time)"
+  pip_install -r .venv/requirements-in-use.txt || cannot_install
   echo "$req_hash" > .venv/.requirements.sha1
 fi
 
@@ -38,34 +67,17 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund || fail "npm ci" "check access to the npm registry, then run 'npm run setup' again"
 fi
 
-# --- 3. tfjs-node on native TensorFlow -------------------------------------------------------
-TFJS=node_modules/@tensorflow/tfjs-node
-TF_PKG="$("$VENV_PY" -c 'import os, importlib.util as u; print(os.path.dirname(u.find_spec("tensorflow").origin))')" \
-  || fail "locating tensorflow in .venv" "delete .venv and run 'npm run setup' again"
-TF_VERSION="$("$VENV_PY" -c 'import importlib.metadata as m; print(m.version("tensorflow-cpu"))')"
-binding_stamp="$TF_VERSION $(node -p process.versions.node) $TF_PKG"
-if ! stamp_ok "$TFJS/deps/.built-against" "$binding_stamp" || [ ! -f "$TFJS/lib/napi-v8/tfjs_binding.node" ]; then
-  step "building tfjs-node against TensorFlow $TF_VERSION from the tensorflow-cpu wheel (about 30 s)"
-  rm -rf "$TFJS/deps" "$TFJS/lib/napi-v8"
-  mkdir -p "$TFJS/deps/lib"
-  # Links, not copies: the wheel's libtensorflow_cc is 750 MB.
-  ln -s "$TF_PKG/include" "$TFJS/deps/include"
-  for lib in libtensorflow_cc.so.2 libtensorflow_framework.so.2; do
-    [ -f "$TF_PKG/$lib" ] || fail "finding $lib in $TF_PKG" "reinstall tensorflow-cpu: rm -rf .venv && npm run setup"
-    ln -s "$TF_PKG/$lib" "$TFJS/deps/lib/$lib"
-  done
-  # The binding links against libtensorflow.so; install.js skips its download only when
-  # libtensorflow.so.2.9.1 (the version it pins) exists.
-  for name in libtensorflow.so libtensorflow.so.2.9.1; do ln -s libtensorflow_cc.so.2 "$TFJS/deps/lib/$name"; done
-  for name in libtensorflow_framework.so libtensorflow_framework.so.2.9.1; do ln -s libtensorflow_framework.so.2 "$TFJS/deps/lib/$name"; done
-  node_prefix="$(dirname "$(dirname "$(node -p process.execPath)")")"
-  [ -f "$node_prefix/include/node/common.gypi" ] \
-    || fail "finding Node's headers in $node_prefix/include/node" "install Node with its headers (Debian: the nodejs package, or an official Node tarball)"
-  npm_config_build_from_source=true npm_config_nodedir="$node_prefix" \
-    npm rebuild @tensorflow/tfjs-node --ignore-scripts=false --foreground-scripts > .venv/tfjs-node-build.log 2>&1 \
-    || { tail -30 .venv/tfjs-node-build.log >&2; fail "compiling the tfjs-node binding (log: .venv/tfjs-node-build.log)" "install a C++ compiler, make and python3 (Debian: apt-get install g++ make python3), then run 'npm run setup' again"; }
-  echo "$binding_stamp" > "$TFJS/deps/.built-against"
-fi
+# --- 3. tfjs-node (or tfjs-node-gpu) on native TensorFlow -------------------------------------
+if [ "$DEVICE" = gpu ]; then PACKAGE=@tensorflow/tfjs-node-gpu; else PACKAGE=@tensorflow/tfjs-node; fi
+TFJS="node_modules/$PACKAGE"
+bash scripts/build-binding.sh "$DEVICE" || exit 1
+TF_VERSION="$(cat "node_modules/$PACKAGE/deps/.built-against" | cut -d' ' -f2)"
+# The note the library reads to load the built package (kernel-helpers/runtime/build.ts); the GPU build
+# needs the CUDA and cuDNN libraries of the venv's nvidia wheels on LD_LIBRARY_PATH.
+LIBRARY_PATH=""
+[ "$DEVICE" = gpu ] && LIBRARY_PATH="$("$VENV_PY" -c 'import glob, os, site; print(":".join(sorted(glob.glob(os.path.join(site.getsitepackages()[0], "nvidia", "*", "lib")))))')"
+node -e 'const [device, pkg, dirs] = process.argv.slice(1); require("fs").writeFileSync("node_modules/.inception-lab-build.json", JSON.stringify({ device, package: pkg, libraryPath: dirs ? dirs.split(":") : [] }, null, 1))' "$DEVICE" "$PACKAGE" "$LIBRARY_PATH"
+[ -n "$LIBRARY_PATH" ] && export LD_LIBRARY_PATH="$LIBRARY_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # --- 4. tslab kernel inside the venv ---------------------------------------------------------
 KERNEL_DIR="$ROOT/.venv/share/jupyter/kernels/tslab"
@@ -75,6 +87,19 @@ if ! grep -qs "$ROOT/node_modules/.bin/tslab" "$KERNEL_DIR/kernel.json"; then
     || fail "tslab install" "run 'npm run setup' again; if it persists, delete .venv/share/jupyter/kernels"
   rm -rf "$ROOT/.venv/share/jupyter/kernels/jslab"  # only TypeScript is used
 fi
+# The kernel gets the GPU build's library path however Jupyter was started (or none for the CPU build).
+"$VENV_PY" - "$KERNEL_DIR/kernel.json" "$LIBRARY_PATH" <<'PYTHON'
+import json, sys
+file, library_path = sys.argv[1], sys.argv[2]
+spec = json.load(open(file))
+env = spec.pop("env", {})
+env.pop("LD_LIBRARY_PATH", None)
+if library_path:
+    env["LD_LIBRARY_PATH"] = library_path
+if env:
+    spec["env"] = env
+json.dump(spec, open(file, "w"), indent=1)
+PYTHON
 
 # JupyterLab without the news and update pop-ups (nothing to fetch offline anyway).
 mkdir -p .venv/share/jupyter/lab/settings
@@ -83,8 +108,8 @@ echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "ch
 
 # --- 5. check ----------------------------------------------------------------------------------
 check="$(node -e "
-  const tf = require('@tensorflow/tfjs-node');
+  const tf = require('$PACKAGE');
   process.stdout.write(tf.getBackend() + ' ' + tf.engine().backend.binding.TF_Version);" 2>/dev/null)" \
-  || fail "loading @tensorflow/tfjs-node" "delete $TFJS/deps and run 'npm run setup' again (the build log is .venv/tfjs-node-build.log)"
+  || fail "loading $PACKAGE" "delete $TFJS/deps and run 'npm run setup' again (the build log is .venv/tfjs-node-build.log)"
 [ "$check" = "tensorflow $TF_VERSION" ] || fail "backend check (got '$check', wanted 'tensorflow $TF_VERSION')" "delete $TFJS/deps and run 'npm run setup' again"
-step "ready: tfjs-node on native TensorFlow $TF_VERSION, Python $("$VENV_PY" -c 'import platform; print(platform.python_version())'), tslab kernel in .venv"
+step "ready: $PACKAGE on native TensorFlow $TF_VERSION ($DEVICE build), Python $("$VENV_PY" -c 'import platform; print(platform.python_version())'), tslab kernel in .venv"

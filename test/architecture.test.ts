@@ -9,7 +9,7 @@ import * as path from "path";
 import { root } from "./helpers";
 
 /** Bottom to top; files directly in kernel-helpers/ (index.ts) sit above them all. */
-export const LAYERS = ["display", "util", "runtime", "network", "data", "train", "lab", "plots", "notebook"];
+export const LAYERS = ["display", "util", "runtime", "network", "data", "train", "lab", "plots", "notebook", "cli"];
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

@@ -1,16 +1,18 @@
 // How long would each mode take on a whole data set, on this machine? Measure the three kinds of work
 // (a frozen forward pass, a training step through the top blocks, a training step through everything)
 // and multiply by what each recipe does. Turns "2-3 hours vs a day" into computed numbers.
-import { Displayable, Table } from "../display/display";
+import * as os from "os";
+import { Displayable, escapeHtml, Table } from "../display/display";
 import { type Block, type CutLayer } from "../network/inception";
 import { type Inception, loadInceptionV3 } from "../network/model";
 import { formatDuration } from "../display/progress";
 import { tf } from "../runtime/tf";
+import { currentBuild, visibleGpu } from "../runtime/build";
 import { inferenceGraphs } from "../runtime/graph";
 import { classifierModels, Head } from "../train/classifier";
 import { Optimizer, type OptimizerName } from "../train/optimizers";
-import { type Mode, RECIPES } from "../train/recipes";
-import { headStep, networkStep, setTrainable } from "../train/phases";
+import { blocksUpTo, type Mode, plan, RECIPES } from "../train/recipes";
+import { blockFlops, headStep, networkStep, setTrainable } from "../train/phases";
 
 export interface Throughput {
   inputSize: number;
@@ -24,6 +26,10 @@ export interface Throughput {
   /** Images per second of a training step that trains every layer. */
   trainAll: number;
   unfreezeFrom: CutLayer;
+  /** Floating-point operations per image of each kind of work (the model summary's, as training counts them). */
+  flops: { forward: number; trainTop: number; trainAll: number };
+  /** What measured: the GPU's name under the GPU build, else the CPU's. */
+  device: string;
 }
 
 async function timeSteps(step: () => unknown, steps: number): Promise<number> {
@@ -89,7 +95,13 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   const all = await trainSeconds("stem");
   const top = await trainSeconds(unfreezeFrom);
   tf.dispose([x, y, head.dropoutRate, ...logitsModel.weights.map((w) => w.read())]);
-  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom };
+  const perBlock = blockFlops(inception);
+  const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (perBlock.get(b) ?? 0), 0);
+  const forwardFlops = sum(blocksUpTo(layer));
+  const flops = { forward: forwardFlops, trainTop: forwardFlops + 2 * sum(plan("fine-tune", layer, { unfreezeFrom }).trainedBlocks), trainAll: 3 * forwardFlops };
+  const build = currentBuild();
+  const device = build.device === "gpu" ? (visibleGpu()?.name ?? "GPU") : `${os.cpus()[0]?.model.trim() ?? "CPU"} x ${os.availableParallelism()}`;
+  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom, flops, device };
 }
 
 /** One training run to price: its mode, how deep it trains, its images and epochs. */
@@ -139,8 +151,30 @@ export interface Recipe {
 /** The flowers data set with the anchors' recipes: retrain.py 4,000 x 100; TF's fine-tune 2,000 x 32; 100 epochs from scratch. */
 export const FLOWERS_RECIPE: Recipe = { images: 3670, trainFraction: 0.8, retrainSteps: 4000, retrainBatch: 100, fineTuneImages: 2000 * 32, scratchEpochs: 100 };
 
+/** GPUs for estimates where none is measured: peak FP32 rate, and the TF32 tensor-core rate TensorFlow uses for convolutions on Ampere and later. */
+export const GPUS = [
+  { name: "NVIDIA T4", peakFlops: 8.1e12, tensorCore: false },
+  { name: "NVIDIA A100", peakFlops: 156e12, tensorCore: true },
+  { name: "NVIDIA H100 SXM", peakFlops: 495e12, tensorCore: true },
+];
+/**
+ * Assumed share of a GPU's peak an Inception-v3 training step reaches in TensorFlow: 30 % of FP32 without
+ * tensor cores, 15 % of TF32 with them (published Inception-v3 training rates correspond to about these).
+ */
+export const GPU_UTILISATION = { fp32: 0.3, tensorCore: 0.15 };
+
+/** This CPU's peak, assumed: 32 FP32 operations per cycle per core (two 256-bit fused multiply-add units). */
+function cpuPeakFlops(): number {
+  const mhz = os.cpus()[0]?.speed || 2000;
+  return os.availableParallelism() * mhz * 1e6 * 32;
+}
+
 export class CostModel extends Displayable {
-  readonly rows: { mode: string; work: string; seconds: number }[];
+  readonly rows: { mode: string; work: string; seconds: number; flops: number }[];
+  /** Each recipe on each of GPUS, estimated from its operations (where no GPU was measured). */
+  readonly gpuEstimates: { name: string; seconds: number[] }[];
+  /** Share of this machine's peak that its training step reached (CPU: peak assumed, see cpuPeakFlops). */
+  readonly utilisation: number | null;
 
   constructor(
     readonly throughput: Throughput,
@@ -157,30 +191,48 @@ export class CostModel extends Displayable {
         mode: "retrain the final layer",
         work: `${r.images} images forward once (${t.forward.toFixed(1)}/s), then ${r.retrainSteps} head steps of ${r.retrainBatch} on cached features`,
         seconds: r.images / t.forward + r.retrainSteps * headStepSeconds,
+        flops: r.images * t.flops.forward,
       },
       {
         mode: `fine-tune from ${t.unfreezeFrom}`,
         work: `${r.fineTuneImages} training image passes at ${t.trainTop.toFixed(2)}/s`,
         seconds: r.fineTuneImages / t.trainTop,
+        flops: r.fineTuneImages * t.flops.trainTop,
       },
-      { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll },
-      { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll },
+      { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, flops: r.fineTuneImages * t.flops.trainAll },
+      { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, flops: r.scratchEpochs * train * t.flops.trainAll },
     ];
+    const onGpu = currentBuild().device === "gpu";
+    this.gpuEstimates = onGpu ? [] : GPUS.map((gpu) => ({ name: gpu.name, seconds: this.rows.map((row) => row.flops / (gpu.peakFlops * (gpu.tensorCore ? GPU_UTILISATION.tensorCore : GPU_UTILISATION.fp32))) }));
+    this.utilisation = onGpu ? null : (t.trainAll * t.flops.trainAll) / cpuPeakFlops();
   }
 
   table(): Table {
+    const t = this.throughput;
+    const measured = `${t.device} (measured)`;
     return new Table(
-      ["mode", "work", "predicted time", "x retrain"],
-      this.rows.map((row) => [row.mode, row.work, formatDuration(row.seconds), Number((row.seconds / this.rows[0].seconds).toFixed(1))]),
-      `Predicted on this machine for ${this.recipe.images} images at ${this.throughput.inputSize}x${this.throughput.inputSize} (throughput measured with batch ${this.throughput.batchSize})`,
+      ["mode", "work", measured, "x retrain", ...this.gpuEstimates.map((g) => `${g.name} (estimate)`)],
+      this.rows.map((row, i) => [row.mode, row.work, formatDuration(row.seconds), Number((row.seconds / this.rows[0].seconds).toFixed(1)), ...this.gpuEstimates.map((g) => formatDuration(g.seconds[i]))]),
+      `Predicted for ${this.recipe.images} images at ${t.inputSize}x${t.inputSize} (throughput measured with batch ${t.batchSize})`,
+    );
+  }
+
+  /** How the GPU columns were estimated, and how this machine compares, in one sentence. */
+  assumptions(): string {
+    if (this.utilisation === null) return `Measured on ${this.throughput.device}.`;
+    const achieved = (this.throughput.trainAll * this.throughput.flops.trainAll) / 1e9;
+    return (
+      `GPU columns: the recipe's operations (${(this.throughput.flops.trainAll / 1e9).toFixed(1)} GFLOP per training image) at an assumed ${GPU_UTILISATION.fp32 * 100} % of the FP32 peak ` +
+      `(T4) or ${GPU_UTILISATION.tensorCore * 100} % of the TF32 tensor-core peak (A100, H100). This machine's training step reached ${achieved.toFixed(0)} GFLOP/s, ` +
+      `${(this.utilisation * 100).toFixed(0)} % of its assumed peak (32 FP32 operations per cycle and core).`
     );
   }
 
   toText(): string {
-    return this.table().toText();
+    return `${this.table().toText()}\n${this.assumptions()}`;
   }
 
   toHTML(): string {
-    return this.table().toHTML();
+    return `${this.table().toHTML()}<p><small>${escapeHtml(this.assumptions())}</small></p>`;
   }
 }

@@ -1,7 +1,9 @@
 // What the notebook runs on: shown at the top of every tutorial so measurements can be compared.
-import * as fs from "fs";
+import { execFileSync } from "child_process";
 import * as os from "os";
+import * as path from "path";
 import { Table } from "../display/display";
+import { currentBuild, visibleGpu } from "../runtime/build";
 import { tf } from "../runtime/tf";
 
 export interface EnvironmentInfo {
@@ -12,7 +14,12 @@ export interface EnvironmentInfo {
   cpu: string;
   cpuThreads: number;
   tensorflowThreads: string;
+  /** Which build setup put in place: the package and its device. */
+  build: string;
   gpu: string;
+  /** GPU build: the CUDA and cuDNN versions TensorFlow was built with, and whether an op ran on the GPU. */
+  cuda?: string;
+  gpuCheck?: string;
   memoryTotalGiB: number;
   memoryFreeGiB: number;
   processRssGiB: number;
@@ -31,9 +38,38 @@ export function budget(): Budget {
   return value;
 }
 
-function visibleGpu(): string {
-  const nvidia = fs.existsSync("/dev/nvidia0") || fs.existsSync("/proc/driver/nvidia/version");
-  return nvidia ? "NVIDIA GPU present, not used (this project builds the CPU tfjs-node)" : "none visible";
+/** What nvidia-smi says of the GPU, and whether this build uses it. */
+function describeGpu(device: "cpu" | "gpu"): string {
+  const gpu = visibleGpu();
+  if (!gpu) return "none visible";
+  const what = `${gpu.name}, ${(gpu.memoryMiB / 1024).toFixed(0)} GiB, compute capability ${gpu.computeCapability}, driver ${gpu.driver}`;
+  return device === "gpu" ? what : `${what}: present, not used (the CPU build is set up; INCEPTION_LAB_DEVICE=gpu npm run setup builds for the GPU)`;
+}
+
+/** The CUDA and cuDNN versions of the TensorFlow wheel (its build info, read by the venv's Python). */
+function cudaVersions(): string {
+  try {
+    const python = path.resolve(__dirname, "..", "..", ".venv", "bin", "python");
+    const code = "import tensorflow as tf; i = tf.sysconfig.get_build_info(); print(f\"CUDA {i.get('cuda_version', '?')}, cuDNN {i.get('cudnn_version', '?')}\")";
+    return execFileSync(python, ["-c", code], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } }).trim();
+  } catch {
+    return "unknown (the venv's Python could not tell)";
+  }
+}
+
+/** Runs a matrix product, then asks nvidia-smi whether this process holds GPU memory: proof the op ran there. */
+function gpuCheck(): string {
+  const a = tf.randomNormal([2048, 2048]);
+  const product = tf.matMul(a, a);
+  product.dataSync();
+  tf.dispose([a, product]);
+  try {
+    const apps = execFileSync("nvidia-smi", ["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const mine = apps.split("\n").map((l) => l.split(",").map((x) => x.trim())).find(([pid]) => Number(pid) === process.pid);
+    return mine ? `yes: a matrix product ran, and this process holds ${mine[1]} MiB of GPU memory` : "NO: this process holds no GPU memory after a matrix product; TensorFlow computes on the CPU";
+  } catch {
+    return "unknown (nvidia-smi did not answer)";
+  }
 }
 
 export class Environment extends Table {
@@ -48,7 +84,10 @@ export class Environment extends Table {
         ["CPU", info.cpu],
         ["CPU threads", info.cpuThreads],
         ["TensorFlow threads", info.tensorflowThreads],
+        ["build", info.build],
         ["GPU", info.gpu],
+        ...(info.cuda ? [["CUDA (TensorFlow)", info.cuda]] : []),
+        ...(info.gpuCheck ? [["ran on the GPU", info.gpuCheck]] : []),
         ["memory", `${info.memoryFreeGiB.toFixed(1)} GiB free of ${info.memoryTotalGiB.toFixed(1)} GiB`],
         ["this process", `${info.processRssGiB.toFixed(2)} GiB resident, ${info.tensors} tensors`],
         ["budget", `${info.budget} (INCEPTION_LAB_BUDGET)`],
@@ -58,8 +97,9 @@ export class Environment extends Table {
   }
 }
 
-/** Backend, versions, threads, GPU and memory, as a table. */
+/** Backend, versions, threads, the build and its device, and memory, as a table. */
 export function environment(): Environment {
+  const build = currentBuild();
   const binding = (tf.engine().backend as unknown as { binding?: { TF_Version?: string } }).binding;
   const threads = [process.env.TF_NUM_INTRAOP_THREADS, process.env.TF_NUM_INTEROP_THREADS];
   return new Environment({
@@ -72,7 +112,9 @@ export function environment(): Environment {
     tensorflowThreads: threads.some(Boolean)
       ? `intra-op ${threads[0] ?? "all"}, inter-op ${threads[1] ?? "all"}`
       : "all cores (TF_NUM_INTRAOP_THREADS unset)",
-    gpu: visibleGpu(),
+    build: `${build.package} (${build.device === "gpu" ? "GPU" : "CPU"} build)`,
+    gpu: describeGpu(build.device),
+    ...(build.device === "gpu" ? { cuda: cudaVersions(), gpuCheck: gpuCheck() } : {}),
     memoryTotalGiB: os.totalmem() / 2 ** 30,
     memoryFreeGiB: os.freemem() / 2 ** 30,
     processRssGiB: process.memoryUsage.rss() / 2 ** 30,

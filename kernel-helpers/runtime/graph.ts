@@ -304,11 +304,16 @@ export class CompiledFunction {
     return keep(key, new Graph(loadSession(stored.graph), stored));
   }
 
-  /** Finds or records the graph for these inputs; returns it, or its key when it is shared. */
+  /**
+   * Finds or records the graph for these inputs; returns it, or its key when it is shared. A graph for
+   * one batch size only (constants not linear in it) is kept under a key that names the size.
+   */
   private find(inputs: tf.Tensor[], variables: tf.Variable[], signature: string): Graph | string {
     const key = this.options.key && createHash("sha256").update(JSON.stringify([this.options.key(), signature, variables.map((v) => `${v.dtype}[${v.shape}]`), codeVersion()])).digest("hex").slice(0, 32);
-    if (key && sessions.has(key)) graphStats.reused++;
-    if (key && this.shared(key, inputs)) return key;
+    const keys = key ? [key, `${key}-batch${inputs[0].shape[0]}`] : [];
+    if (keys.some((k) => sessions.has(k))) graphStats.reused++;
+    const found = keys.find((k) => this.shared(k, inputs));
+    if (found) return found;
     const { template, reusable } = compile(this.fn, inputs, variables);
     this.recordings++;
     const graph = new Graph(loadSession(template.graph), template);
@@ -316,9 +321,10 @@ export class CompiledFunction {
       this.owned.push(graph);
       return graph;
     }
-    writeTemplate(key, template);
-    keep(key, graph);
-    return key;
+    const kept = template.inputs.every((input) => input.shape[0] === -1) ? keys[0] : keys[1];
+    writeTemplate(kept, template);
+    keep(kept, graph);
+    return kept;
   }
 
   run(inputs: tf.Tensor[]): tf.Tensor[] {

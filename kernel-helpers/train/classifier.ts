@@ -174,10 +174,10 @@ function readLabels(file: string, outputs: number): ClassifierInfo {
 }
 
 /**
- * Loads a classifier written by `save()` (or a run's checkpoint), after checking its files against
+ * Reads a classifier folder written by `save()` (or a run's checkpoint), after checking its files against
  * their manifest (a folder from elsewhere, without one, is checked for shape only).
  */
-export async function loadClassifier(dir: string): Promise<Classifier> {
+export async function readClassifierFolder(dir: string): Promise<Classifier> {
   const labels = path.join(dir, "labels.json");
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder; give a folder written by run.save(dir).`);
   if (!fs.existsSync(labels)) throw new Error(`${dir}: no labels.json here; expected a folder written by run.save(dir).`);

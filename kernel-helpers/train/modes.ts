@@ -18,6 +18,7 @@ import { type Callback, type History, type Phase, TrainingLoop } from "./loop";
 import { resolve, type Resolved, type TrainOptions } from "./options";
 import { blockFlops, bottlenecks, cachedScorer, type FeatureSet, headPhase, imagePhase, setTrainable, type Setup } from "./phases";
 import { blocksUpTo, type Mode, plan, type Plan } from "./recipes";
+import { TensorBoardLog } from "./tensorboard";
 import { remember, type RunInfo, TrainingRun } from "./run";
 
 function countParameters(variables: tf.LayerVariable[]): number {
@@ -48,6 +49,7 @@ function callbacksFor(settings: Resolved, keep: tf.Variable[], checkpoint: Check
     new StopOnInterrupt(interrupt),
     new StopOnNaN(),
     ...(settings.progress ? [new ProgressBar()] : []),
+    ...(settings.tensorboard ? [new TensorBoardLog(path.resolve(settings.tensorboard))] : []),
     ...defaultCallbacks(settings),
     ...settings.callbacks,
   ];

@@ -31,6 +31,8 @@ export interface TrainOptions {
   cacheDir?: string;
   /** Save the best model and the history here after every better epoch (atomically). */
   checkpointDir?: string;
+  /** Write TensorBoard logs (scalars per step and per epoch) into this folder, e.g. "logs/run-1". */
+  tensorboard?: string;
   /** Continue from the checkpoint in checkpointDir. */
   resume?: boolean;
   /** Live progress bar (default on). */
@@ -49,12 +51,12 @@ export interface TrainOptions {
   warmupLearningRate?: number;
 }
 
-export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "callbacks">> &
-  Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir"> & { callbacks: Callback[] };
+export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "callbacks" | "tensorboard">> &
+  Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "tensorboard"> & { callbacks: Callback[] };
 
 const OPTION_NAMES = [
   "epochs", "batchSize", "optimizer", "learningRate", "dropout", "labelSmoothing", "distortions", "earlyStopping", "seed", "layer", "inputSize", "maxSeconds",
-  "cacheDir", "checkpointDir", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate",
+  "cacheDir", "checkpointDir", "tensorboard", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate",
 ];
 const DISTORTIONS: Record<keyof Distortions, [number, number] | "boolean"> = {
   flipLeftRight: "boolean",
@@ -153,7 +155,7 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
   for (const name of ["resume", "progress", "liveChart", "graph"] as const) {
     if (typeof o[name] !== "boolean") throw new Error(`${name} is ${JSON.stringify(o[name])}: use true or false.`);
   }
-  for (const name of ["cacheDir", "checkpointDir"] as const) {
+  for (const name of ["cacheDir", "checkpointDir", "tensorboard"] as const) {
     if (o[name] !== undefined && (typeof o[name] !== "string" || o[name] === "")) throw new Error(`${name} is ${JSON.stringify(o[name])}: give a folder path.`);
   }
   checkDistortions(o.distortions);

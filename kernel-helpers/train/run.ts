@@ -1,6 +1,7 @@
 // The result of a training call: history, the trained classifier, evaluation, prediction and saving.
 import type { BottleneckStats } from "../data/bottlenecks";
 import type { Classifier, Prediction } from "./classifier";
+import { exportClassifier, type ExportFormat } from "./files";
 import { Displayable, Table } from "../display/display";
 import type { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
@@ -70,6 +71,16 @@ export class TrainingRun extends Displayable {
    */
   save(dir: string): Promise<string> {
     return this.classifier.save(dir, { "history.json": JSON.stringify({ info: this.info, history: this.history }) });
+  }
+
+  /**
+   * Writes the whole classifier (the network up to the cut, the head, and the pixel scaling as a layer)
+   * for the rest of TensorFlow: "keras", a model.keras file Python loads with keras.models.load_model;
+   * "savedmodel", a SavedModel for TensorFlow Serving and tf.saved_model.load; "tfjs", as `save`.
+   * labels.json and the history go with it.
+   */
+  export(dir: string, options: { format?: ExportFormat } = {}): Promise<string> {
+    return exportClassifier(this.classifier, dir, options.format ?? "keras", { "history.json": JSON.stringify({ info: this.info, history: this.history }) });
   }
 
   /** Training images per second in the last phase (the one that defines the mode), from its steps. */

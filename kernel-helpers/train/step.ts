@@ -2,6 +2,7 @@
 // optimizer's update. With `graph` (the default) the step runs as one TensorFlow graph recorded on its
 // first call (runtime/graph.ts): measured here, a full fine-tune step at 299 px runs 1.35x faster than op
 // by op. The bench and the cost model time this same step.
+import { currentBuild } from "../runtime/build";
 import { CompiledFunction } from "../runtime/graph";
 import { tf } from "../runtime/tf";
 import type { Optimizer } from "./optimizers";
@@ -60,7 +61,17 @@ export class TrainingStep {
   }
 
   run(x: tf.Tensor, y: tf.Tensor1D): { loss: number; accuracy: number } {
-    const [loss, accuracy] = this.compiled.run([x, y]);
+    let loss: tf.Tensor;
+    let accuracy: tf.Tensor;
+    try {
+      [loss, accuracy] = this.compiled.run([x, y]);
+    } catch (error) {
+      // TensorFlow's words for an allocation that failed: say which batch size to try instead.
+      if (!/\bOOM\b|resource exhausted|out of memory/i.test((error as Error).message)) throw error;
+      const n = x.shape[0];
+      const where = currentBuild().device === "gpu" ? "GPU memory" : "memory";
+      throw new Error(`Out of ${where} in a training step of ${n} images: try batchSize: ${Math.max(1, Math.floor(n / 2))} (or a smaller inputSize). TensorFlow said: ${(error as Error).message.split("\n")[0]}`);
+    }
     const values = { loss: loss.dataSync()[0], accuracy: accuracy.dataSync()[0] };
     tf.dispose([loss, accuracy]);
     return values;

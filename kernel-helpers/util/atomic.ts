@@ -87,7 +87,9 @@ export function cannotReplace(dir: string): string | null {
   const entries = fs.readdirSync(dir);
   if (entries.length === 0 || savedByEarlierVersion(dir, entries)) return null;
   const manifest = readManifest(dir);
-  const foreign = entries.filter((name) => name !== MANIFEST && !(manifest && name in manifest.files));
+  // A manifest lists files by relative path; a top-level folder is the library's when files of its list lie in it.
+  const listed = new Set(Object.keys(manifest?.files ?? {}).map((file) => file.split("/")[0]));
+  const foreign = entries.filter((name) => name !== MANIFEST && !listed.has(name));
   if (!manifest || foreign.length > 0) {
     const shown = (manifest ? foreign : entries).slice(0, 5).join(", ");
     return (
@@ -110,9 +112,17 @@ export function checkWritableFolder(dir: string, option: string): void {
   }
 }
 
+/** Every file below `dir` as a relative path with "/" separators, sorted. */
+function filesBelow(dir: string, prefix = ""): string[] {
+  return fs
+    .readdirSync(path.join(dir, prefix), { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? filesBelow(dir, `${prefix}${entry.name}/`) : [`${prefix}${entry.name}`]))
+    .sort();
+}
+
 function writeManifest(dir: string): void {
   const files: Manifest["files"] = {};
-  for (const name of fs.readdirSync(dir).sort()) {
+  for (const name of filesBelow(dir)) {
     const data = fs.readFileSync(path.join(dir, name));
     files[name] = { bytes: data.length, sha256: sha256(data) };
   }
@@ -148,7 +158,8 @@ export async function writeFolder(dir: string, fill: (tmp: string) => Promise<vo
     } catch (error) {
       fs.rmSync(tmp, { recursive: true, force: true });
       if (fs.existsSync(old) && !fs.existsSync(target)) fs.renameSync(old, target);
-      throw describeFileError(error, target);
+      // A file system's error is said as one; any other (what `fill` ran) as it is.
+      throw (error as NodeJS.ErrnoException).code ? describeFileError(error, target) : error;
     } finally {
       fs.rmSync(old, { recursive: true, force: true });
     }
