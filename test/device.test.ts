@@ -10,6 +10,7 @@ import * as path from "path";
 import { execFileSync, spawnSync } from "child_process";
 import { tf } from "inception-lab";
 import { CostModel, GPUS, type Throughput } from "../kernel-helpers/lab/cost-model";
+import { currentBuild } from "../kernel-helpers/runtime/build";
 import { Optimizer } from "../kernel-helpers/train/optimizers";
 import { TrainingStep } from "../kernel-helpers/train/step";
 import { python, root, scratch } from "./helpers";
@@ -105,13 +106,14 @@ test("a training step out of memory says which batch size to try", () => {
   const step = new TrainingStep(() => {
     throw new Error("OOM when allocating tensor with shape[64,147,147,64] and type float on /job:localhost/replica:0/task:0/device:GPU:0");
   }, new Optimizer("sgd", [w], 0.1), { classes: 2, graph: false });
-  assert.throws(() => step.run(tf.zeros([16, 2]), tf.zeros([16], "int32") as tf.Tensor1D), /Out of memory in a training step of 16 images: try batchSize: 8 \(or a smaller inputSize\)\. TensorFlow said: OOM when allocating/);
+  const where = currentBuild().device === "gpu" ? "GPU memory" : "memory";
+  assert.throws(() => step.run(tf.zeros([16, 2]), tf.zeros([16], "int32") as tf.Tensor1D), new RegExp(`Out of ${where} in a training step of 16 images: try batchSize: 8 \\(or a smaller inputSize\\)\\. TensorFlow said: OOM when allocating`));
   step.dispose();
 });
 
 test("the cost model estimates named GPUs from the recipe's operations, and states its assumption beside this machine's measured share", () => {
   const flops = { forward: 11.5e9, trainTop: 20e9, trainAll: 34.5e9 };
-  const throughput: Throughput = { inputSize: 299, batchSize: 8, forward: 35, validation: 35, trainTop: 20, trainAll: 10, unfreezeFrom: "mixed7", flops, device: "a CPU" };
+  const throughput: Throughput = { inputSize: 299, batchSize: 8, forward: 35, validation: 35, trainTop: 20, trainAll: 10, unfreezeFrom: "mixed7", flops, device: "a CPU", onGpu: false };
   const costs = new CostModel(throughput);
   assert.deepEqual(costs.gpuEstimates.map((g) => g.name), GPUS.map((g) => g.name));
   const fineTuneAll = costs.gpuEstimates.map((g) => g.seconds[2]);
@@ -120,4 +122,10 @@ test("the cost model estimates named GPUs from the recipe's operations, and stat
   assert.ok(Math.abs(costs.gpuEstimates[0].seconds[2] - (64000 * 34.5e9) / (8.1e12 * 0.3)) < 1e-6);
   assert.match(costs.toText(), /NVIDIA T4 \(estimate\)/);
   assert.match(costs.toText(), /assumed 30 % of the FP32 peak \(T4\) or 15 % of the TF32 tensor-core peak \(A100, H100\)\. This machine's training step reached 345 GFLOP\/s/);
+
+  // Measured on a GPU: the measurement alone, whatever build the process drawing the table has.
+  const onGpu = new CostModel({ ...throughput, device: "NVIDIA H100 80GB HBM3", onGpu: true });
+  assert.deepEqual([onGpu.gpuEstimates, onGpu.utilisation], [[], null]);
+  assert.match(onGpu.toText(), /NVIDIA H100 80GB HBM3 \(measured\)/);
+  assert.doesNotMatch(onGpu.toText(), /estimate|assumed/);
 });

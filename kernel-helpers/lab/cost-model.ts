@@ -30,6 +30,8 @@ export interface Throughput {
   flops: { forward: number; trainTop: number; trainAll: number };
   /** What measured: the GPU's name under the GPU build, else the CPU's. */
   device: string;
+  /** Measured on a GPU: the table then has no GPU estimates beside it (a measurement beats an estimate). */
+  onGpu: boolean;
 }
 
 async function timeSteps(step: () => unknown, steps: number): Promise<number> {
@@ -99,9 +101,9 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (perBlock.get(b) ?? 0), 0);
   const forwardFlops = sum(blocksUpTo(layer));
   const flops = { forward: forwardFlops, trainTop: forwardFlops + 2 * sum(plan("fine-tune", layer, { unfreezeFrom }).trainedBlocks), trainAll: 3 * forwardFlops };
-  const build = currentBuild();
-  const device = build.device === "gpu" ? (visibleGpu()?.name ?? "GPU") : `${os.cpus()[0]?.model.trim() ?? "CPU"} x ${os.availableParallelism()}`;
-  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom, flops, device };
+  const onGpu = currentBuild().device === "gpu";
+  const device = onGpu ? (visibleGpu()?.name ?? "GPU") : `${os.cpus()[0]?.model.trim() ?? "CPU"} x ${os.availableParallelism()}`;
+  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu };
 }
 
 /** One training run to price: its mode, how deep it trains, its images and epochs. */
@@ -202,9 +204,8 @@ export class CostModel extends Displayable {
       { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, flops: r.fineTuneImages * t.flops.trainAll },
       { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, flops: r.scratchEpochs * train * t.flops.trainAll },
     ];
-    const onGpu = currentBuild().device === "gpu";
-    this.gpuEstimates = onGpu ? [] : GPUS.map((gpu) => ({ name: gpu.name, seconds: this.rows.map((row) => row.flops / (gpu.peakFlops * (gpu.tensorCore ? GPU_UTILISATION.tensorCore : GPU_UTILISATION.fp32))) }));
-    this.utilisation = onGpu ? null : (t.trainAll * t.flops.trainAll) / cpuPeakFlops();
+    this.gpuEstimates = t.onGpu ? [] : GPUS.map((gpu) => ({ name: gpu.name, seconds: this.rows.map((row) => row.flops / (gpu.peakFlops * (gpu.tensorCore ? GPU_UTILISATION.tensorCore : GPU_UTILISATION.fp32))) }));
+    this.utilisation = t.onGpu ? null : (t.trainAll * t.flops.trainAll) / cpuPeakFlops();
   }
 
   table(): Table {
