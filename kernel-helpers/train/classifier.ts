@@ -28,7 +28,7 @@ export class Head {
     readonly seed: number,
   ) {
     this.dropout = tf.layers.dropout({ rate: dropoutRate, seed, name: "head_dropout" });
-    this.dropoutRate = tf.variable(tf.scalar(dropoutRate), false);
+    this.dropoutRate = tf.tidy(() => tf.variable(tf.scalar(dropoutRate), false));
     // Same layer (it saves and loads as tfjs' Dropout), masks drawn by TensorFlow: see native-ops' dropout.
     this.dropout.call = (inputs, kwargs) => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;

@@ -45,7 +45,7 @@ export class TrainingStep {
     readonly optimizer: Optimizer,
     options: StepOptions,
   ) {
-    this.labelSmoothing = tf.variable(tf.scalar(options.labelSmoothing ?? 0), false);
+    this.labelSmoothing = tf.tidy(() => tf.variable(tf.scalar(options.labelSmoothing ?? 0), false));
     const step = ([x, y]: tf.Tensor[]) => {
       let accuracy: tf.Scalar | undefined;
       const loss = optimizer.minimize(() => {
