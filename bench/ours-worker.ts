@@ -33,7 +33,7 @@ async function timed(step: () => Promise<void> | void): Promise<number[]> {
     const head = new Head(CLASSES, 0.2, 0);
     const input = tf.input({ shape: [2048] });
     const { logitsModel } = head.models(input, input);
-    const step = new TrainingStep((x, training) => logitsModel.apply(x, { training }) as tf.Tensor2D, adam(logitsModel, 1e-3), { classes: CLASSES, graph, reads: () => [head.dropoutRate] });
+    const step = new TrainingStep((x, training) => logitsModel.apply(x, { training }) as tf.Tensor2D, adam(logitsModel, 1e-3), { classes: CLASSES, graph, reads: () => head.variables() });
     const features = tf.randomNormal([batch, 2048]);
     times = await timed(() => void step.run(features, labels));
   } else {

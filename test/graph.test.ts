@@ -55,15 +55,26 @@ test("random numbers drawn in JavaScript are caught, at small and large batches"
   }
 });
 
-test("TensorFlow's dropout draws a new mask on every run of a graph and keeps the expected share", () => {
-  const f = new CompiledFunction(([x]) => [dropout(x, tf.scalar(0.5), 7)]);
+test("dropout draws a new mask on every run of a graph from its seed alone, and keeps the expected share", () => {
+  const seed = tf.tidy(() => tf.variable(tf.tensor1d([7, 0], "int32"), false));
+  const rate = tf.scalar(0.5);
   const x = tf.ones([8, 1000]);
-  const masks = [0, 1, 2].map(() => Array.from(f.run([x])[0].dataSync()));
+  const f = new CompiledFunction(([input]) => [dropout(input, rate, seed)], { variables: () => [seed] });
+  const draw = (run: () => tf.Tensor) => Array.from(tf.tidy(run).dataSync());
+  const masks = [0, 1, 2].map(() => draw(() => f.run([x])[0]));
   assert.deepEqual(f.notCompiled, []);
+  assert.deepEqual(Array.from(seed.dataSync()), [7, 3], "each run advanced the seed by one draw");
   for (const mask of masks) {
     const kept = mask.filter((v) => v !== 0);
     assert.ok(Math.abs(kept.length / mask.length - 0.5) < 0.05, `kept ${kept.length} of ${mask.length}`);
     assert.ok(kept.every((v) => v === 2), "kept values are scaled by 1 / (1 - rate)");
   }
   assert.notDeepEqual(masks[1], masks[2]);
+  // The same seed again, in the same process: the same masks, as a graph and op by op.
+  seed.assign(tf.tensor1d([7, 0], "int32"));
+  assert.deepEqual(draw(() => f.run([x])[0]), masks[0]);
+  assert.deepEqual(draw(() => dropout(x, rate, seed)), masks[1]);
+  seed.assign(tf.tensor1d([8, 0], "int32"));
+  assert.notDeepEqual(draw(() => f.run([x])[0]), masks[0], "another seed, other masks");
+  tf.dispose([seed, rate, x]);
 });

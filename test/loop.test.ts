@@ -69,6 +69,16 @@ test("keep-best restores the weights of the best epoch", async () => {
   await loop.run();
   assert.equal(loop.history.epochs.length, 4);
   assert.deepEqual(values(variables), [4, 4], "two steps per epoch: the weights after epoch 2");
+  assert.deepEqual(loop.warnings, []);
+
+  // The best epoch in an earlier phase: its weights come back, and the run says the last phase was undone.
+  const second = twoWeights();
+  const phases = [fakePhase(second.variables, { name: "warm-up", epochs: 2, accuracies: [0.6, 0.9] }), fakePhase(second.variables, { name: "fine-tune", epochs: 2, accuracies: [0.7, 0.8] })];
+  const undone = new TrainingLoop(phases, [new KeepBestWeights(() => second.variables)]);
+  await undone.run();
+  assert.deepEqual(values(second.variables), [4, 4]);
+  assert.equal(undone.warnings.length, 1);
+  assert.match(undone.warnings[0], /no epoch of the fine-tune phase beat epoch 2 \(warm-up, validation accuracy 0\.9\): the weights of that epoch are kept, so what the fine-tune phase trained is undone/);
 });
 
 test("early stopping ends a phase after `patience` epochs without improvement; the next phase still runs", async () => {

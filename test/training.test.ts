@@ -53,6 +53,21 @@ for (const mode of ["retrain-final-layer", "fine-tune", "from-scratch"] as const
   });
 }
 
+test("the same training call run again in one kernel trains the same, dropout included; another seed trains otherwise", async () => {
+  const { inception, data } = await setup();
+  const losses = (run: TrainingRun) => run.history.steps.map((s) => s.loss);
+  for (const train of [
+    (seed: number) => retrainFinalLayer(inception, data, { ...quiet, epochs: 3, batchSize: 16, dropout: 0.5, seed }),
+    (seed: number) => fineTune(inception, data, { ...quiet, warmupEpochs: 2, epochs: 1, unfreezeFrom: "mixed7", batchSize: 16, dropout: 0.5, seed }),
+  ]) {
+    const [first, again, other] = [await train(0), await train(0), await train(1)];
+    assert.ok(losses(first).length > 4);
+    assert.deepEqual(losses(again), losses(first), `${first.mode}: every step's loss again`);
+    assert.deepEqual((await again.evaluate()).accuracy, (await first.evaluate()).accuracy);
+    assert.notDeepEqual(losses(other), losses(first), `${first.mode}: another seed, other shuffles and masks`);
+  }
+});
+
 test("frozen BatchNorm stays in inference mode when fine-tuning (the stock tfjs layer does not)", async () => {
   const { inception, data } = await setup();
   const stats = (model: tf.LayersModel, name: string) => model.getLayer(name).getWeights().map((w) => Array.from(w.dataSync()));

@@ -96,7 +96,7 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   };
   const all = await trainSeconds("stem");
   const top = await trainSeconds(unfreezeFrom);
-  tf.dispose([x, y, head.dropoutRate, ...logitsModel.weights.map((w) => w.read())]);
+  tf.dispose([x, y, ...head.variables(), ...logitsModel.weights.map((w) => w.read())]);
   const perBlock = blockFlops(inception);
   const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (perBlock.get(b) ?? 0), 0);
   const forwardFlops = sum(blocksUpTo(layer));

@@ -87,9 +87,15 @@ export class KeepBestWeights extends Tracker {
     this.saved = this.weights().map((w) => tf.keep(w.clone()));
   }
 
-  onTrainEnd(): void {
+  onTrainEnd(loop: TrainingLoop): void {
     const current = this.weights();
     const back = this.saved ?? (allFinite(current) ? null : this.initial);
+    // A fine-tune whose network epochs never beat its warm-up ends with the warm-up's classifier: say so,
+    // or the run looks fine-tuned while its network is as it started.
+    const last = loop.history.epochs[loop.history.epochs.length - 1];
+    if (this.saved && this.best && last && this.best.phase !== last.phase) {
+      loop.warn(`no epoch of the ${last.phase} phase beat epoch ${this.best.epoch} (${this.best.phase}, ${this.best.valAccuracy !== null ? "validation" : "training"} accuracy ${this.best.valAccuracy ?? this.best.accuracy}): the weights of that epoch are kept, so what the ${last.phase} phase trained is undone. Train it longer or with another learning rate.`);
+    }
     back?.forEach((value, i) => current[i].assign(value));
     tf.dispose([...new Set([...(this.saved ?? []), ...(this.initial ?? [])])]);
     this.saved = this.initial = null;

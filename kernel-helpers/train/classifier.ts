@@ -18,24 +18,36 @@ export class Head {
   readonly dropout: tf.layers.Layer;
   /** The dropout rate as a variable, so a recorded training step takes a new rate as an input. */
   readonly dropoutRate: tf.Variable;
+  /** [seed, masks drawn]: each training step's mask follows from the run's seed alone (native-ops' dropout). */
+  readonly dropoutSeed: tf.Variable;
   readonly dense: tf.layers.Layer;
   readonly softmax: tf.layers.Layer;
 
   constructor(
     classes: number,
     dropoutRate: number,
-    /** The dropout masks' seed (TensorFlow draws a new mask per step from it). */
-    readonly seed: number,
+    /** The seed of the dropout masks and the dense layer's initial weights. */
+    seed: number,
   ) {
     this.dropout = tf.layers.dropout({ rate: dropoutRate, seed, name: "head_dropout" });
     this.dropoutRate = tf.tidy(() => tf.variable(tf.scalar(dropoutRate), false));
+    this.dropoutSeed = tf.tidy(() => tf.variable(tf.tensor1d([seed, 0], "int32"), false));
     // Same layer (it saves and loads as tfjs' Dropout), masks drawn by TensorFlow: see native-ops' dropout.
     this.dropout.call = (inputs, kwargs) => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return kwargs.training ? dropout(x, this.dropoutRate as tf.Scalar, seed) : x;
+      return kwargs.training ? dropout(x, this.dropoutRate as tf.Scalar, this.dropoutSeed) : x;
     };
     this.dense = tf.layers.dense({ units: classes, kernelInitializer: tf.initializers.glorotUniform({ seed }), name: "logits" });
     this.softmax = tf.layers.activation({ activation: "softmax", name: "probabilities" });
+  }
+
+  /** What a training step through the head reads and advances besides the layers' weights. */
+  variables(): tf.Variable[] {
+    return [this.dropoutRate, this.dropoutSeed];
+  }
+
+  dispose(): void {
+    tf.dispose(this.variables());
   }
 
   /** Model from `input` through `features` and the head: one giving probabilities, one giving logits. */

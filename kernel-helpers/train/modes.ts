@@ -109,6 +109,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   } finally {
     interrupt.release();
     if (features) tf.dispose([features.sets.train.x, features.sets.train.y, features.sets.validation.x, features.sets.validation.y]);
+    setup.head.dispose(); // the classifier predicts without dropout
   }
 
   const stopReason = interruptedEarly ? "interrupted" : (loop?.stopReason ?? null);

@@ -120,8 +120,8 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
  */
 export function networkStep(inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean; head?: Head }) {
   const forward = splitForward(inception, logitsModel, firstTrained, options.graph);
-  const reads = () => [...logitsModel.nonTrainableWeights.map((w) => w.read() as tf.Variable), ...(options.head ? [options.head.dropoutRate] : [])];
-  const describe = () => ({ step: "network", model: modelStructure(logitsModel), firstTrained, dropoutSeed: options.head?.seed });
+  const reads = () => [...logitsModel.nonTrainableWeights.map((w) => w.read() as tf.Variable), ...(options.head?.variables() ?? [])];
+  const describe = () => ({ step: "network", model: modelStructure(logitsModel), firstTrained });
   const step = new TrainingStep(forward.logits, optimizer, { ...options, reads, describe });
   return {
     step,
@@ -219,8 +219,8 @@ export interface FeatureSet {
 export function headStep(headLogits: tf.LayersModel, head: Head, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean }): TrainingStep {
   return new TrainingStep((x, training) => headLogits.apply(x, { training }) as tf.Tensor2D, optimizer, {
     ...options,
-    reads: () => [head.dropoutRate],
-    describe: () => ({ step: "head", model: modelStructure(headLogits), dropoutSeed: head.seed }),
+    reads: () => head.variables(),
+    describe: () => ({ step: "head", model: modelStructure(headLogits) }),
   });
 }
 
