@@ -54,6 +54,18 @@ test("save and checkpoints never replace what the user made: folders with other 
   assert.deepEqual(tree(dir).filter((f) => LEFTOVER.test(f)), []);
 });
 
+test("a generated data set, a save and a checkpoint go into folders that do not exist yet (a clean clone's case)", async () => {
+  const { inception } = await setup();
+  const fresh = path.join(scratch("fresh-folders"), "not", "there");
+  const data = await syntheticShapes({ classes: 2, perClass: 6, size: 48, seed: 3, dir: path.join(fresh, "data", "shapes") });
+  assert.equal(data.files().length, 12);
+  const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 1, checkpointDir: path.join(fresh, "runs", "checkpoint") });
+  await run.save(path.join(fresh, "models", "shapes"));
+  assert.deepEqual((await loadClassifier(path.join(fresh, "models", "shapes"))).classes, data.classes);
+  assert.ok(fs.readdirSync(path.join(fresh, "runs", "checkpoint")).length > 0, "checkpoint written");
+  assert.deepEqual(tree(fresh).filter((f) => LEFTOVER.test(f) || f.endsWith(".lock")), []);
+});
+
 test("resuming a checkpoint of another kind of run is refused, and the caller's network and its feature cache stay as they were", async () => {
   const { inception, data } = await setup();
   const dir = path.join(scratch("poison"), "run");

@@ -110,6 +110,7 @@ async function readKerasClassifier(file: string, classes?: string[]): Promise<Cl
     const inception = await loadInceptionV3({ weights: null, inputSize: spec.inputSize, preprocessing: preprocessing as "inception" | "unit" });
     const head = new Head(spec.classes, 0, 0);
     const { full } = classifierModels(inception, spec.layer, head);
+    head.dispose(); // the classifier only predicts: no dropout
     // Keras' InceptionV3 and this library's have the same layers in the same order: the file's convolutions
     // and batch norms fill this network's in order, then the dense layer the head.
     const targets = [...full.model.layers.filter((l) => l.weights.length > 0 && l.name !== "logits"), full.model.getLayer("logits")];
@@ -118,7 +119,7 @@ async function readKerasClassifier(file: string, classes?: string[]): Promise<Cl
     targets.forEach((layer, i) => {
       const shapes = layer.weights.map((w) => w.shape as number[]);
       if (JSON.stringify(shapes) !== JSON.stringify(spec.layers[i])) throw new Error(`${file}: layer ${i + 1} holds shapes ${JSON.stringify(spec.layers[i])}, Inception-v3's ${layer.name} takes ${JSON.stringify(shapes)}.`);
-      layer.setWeights(shapes.map((shape) => tf.tensor(values.subarray(offset, (offset += tf.util.sizeFromShape(shape))), shape)));
+      tf.tidy(() => layer.setWeights(shapes.map((shape) => tf.tensor(values.subarray(offset, (offset += tf.util.sizeFromShape(shape))), shape))));
     });
     const info: ClassifierInfo = { classes: names, inputSize: spec.inputSize, mode: "keras", layer: spec.layer, weights: `Keras file ${path.basename(file)}` };
     return new Classifier(full.model, info);

@@ -3,6 +3,7 @@
 // through a rename. A lock is a file created exclusively beside the target; its holder refreshes it,
 // so a lock left by a process that died (or by a machine that shares the folder) goes stale and is taken over.
 import * as fs from "fs";
+import * as path from "path";
 
 const HEARTBEAT_MS = 2_000;
 /** A lock file not refreshed for this long belongs to a holder that is gone. */
@@ -75,6 +76,13 @@ async function acquire(lockFile: string, onWait?: () => void): Promise<() => voi
  */
 export async function withLock<T>(target: string, work: () => Promise<T>, onWait?: () => void): Promise<T> {
   const lockFile = `${target}.lock`;
+  // The lock sits beside the target, so the target's folder must exist before the work that makes it runs
+  // (a clean clone failed here on `dir: "../data/shapes"`). If it cannot be made, acquire()'s error says so.
+  try {
+    fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  } catch {
+    // acquire() names the lock file and the reason.
+  }
   const before = held.get(lockFile) ?? Promise.resolve();
   const mine = before.catch(() => undefined).then(async () => {
     const release = await acquire(lockFile, onWait);
