@@ -78,7 +78,7 @@ test("keep-best restores the weights of the best epoch", async () => {
   await undone.run();
   assert.deepEqual(values(second.variables), [4, 4]);
   assert.equal(undone.warnings.length, 1);
-  assert.match(undone.warnings[0], /no epoch of the fine-tune phase beat epoch 2 \(warm-up, validation accuracy 0\.9\): the weights of that epoch are kept, so what the fine-tune phase trained is undone/);
+  assert.match(undone.warnings[0], /no epoch of the fine-tune phase beat epoch 2 \(warm-up, validation accuracy 0\.900\): the weights of that epoch are kept, so what the fine-tune phase trained is undone/);
 });
 
 test("early stopping ends a phase after `patience` epochs without improvement; the next phase still runs", async () => {

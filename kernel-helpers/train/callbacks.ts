@@ -94,7 +94,7 @@ export class KeepBestWeights extends Tracker {
     // or the run looks fine-tuned while its network is as it started.
     const last = loop.history.epochs[loop.history.epochs.length - 1];
     if (this.saved && this.best && last && this.best.phase !== last.phase) {
-      loop.warn(`no epoch of the ${last.phase} phase beat epoch ${this.best.epoch} (${this.best.phase}, ${this.best.valAccuracy !== null ? "validation" : "training"} accuracy ${this.best.valAccuracy ?? this.best.accuracy}): the weights of that epoch are kept, so what the ${last.phase} phase trained is undone. Train it longer or with another learning rate.`);
+      loop.warn(`no epoch of the ${last.phase} phase beat epoch ${this.best.epoch} (${this.best.phase}, ${this.best.valAccuracy !== null ? "validation" : "training"} accuracy ${(this.best.valAccuracy ?? this.best.accuracy).toFixed(3)}): the weights of that epoch are kept, so what the ${last.phase} phase trained is undone. Train it longer or with another learning rate.`);
     }
     back?.forEach((value, i) => current[i].assign(value));
     tf.dispose([...new Set([...(this.saved ?? []), ...(this.initial ?? [])])]);
