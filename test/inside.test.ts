@@ -84,6 +84,13 @@ test("Grad-CAM peaks in the quadrant that holds an image's only class signal", a
   const gallery = await plot.gradCam([run], files.slice(0, 2));
   assert.equal(gallery.items.length, 2);
   assert.match(gallery.items[0].src, /^data:image\/jpeg;base64,/);
+  // Captions name the true class as the data set spells it: a capitalised folder reads as its label, and only a wrong answer is marked.
+  const known = right[0];
+  const capitalised = path.join(scratch("quadrants-captions"), known.predicted.toUpperCase(), path.basename(known.file));
+  fs.mkdirSync(path.dirname(capitalised), { recursive: true });
+  fs.copyFileSync(known.file, capitalised);
+  const [caption] = (await plot.gradCam([run], [capitalised])).items.map((i) => i.caption);
+  assert.match(caption, new RegExp(`^retrain-final-layer: ${known.predicted} → ${known.predicted} \\(\\d+ %\\)$`));
 });
 
 test("the weight change per block is exactly zero for frozen blocks, and not for trained ones", async () => {

@@ -3,7 +3,7 @@
 // classifier looks (Grad-CAM heatmaps over the images).
 import * as path from "path";
 import { Chart, type ChartOptions } from "../display/chart";
-import type { Split } from "../data/image-folder";
+import { labelFromFolder, type Split } from "../data/image-folder";
 import { centroidAccuracy, gradCam as heatmaps, runFeatures, weightChange as blockChanges } from "../lab/inside";
 import { decodeFile } from "../network/decode";
 import type { Inception } from "../network/model";
@@ -99,8 +99,10 @@ export async function gradCam(runs: TrainingRun[], files: string[]): Promise<Gal
   for (let i = 0; i < files.length; i++) {
     for (const [r, run] of runs.entries()) {
       const h = perRun[r][i];
-      items.push({ src: await overlay(files[i], h.map), caption: `${run.mode}: ${path.basename(path.dirname(files[i]))} → ${h.predicted} (${(h.probability * 100).toFixed(0)} %)` });
+      // The folder's label as the data set spells it ("F mirrored" is the class "f mirrored"), so a right answer reads as one.
+      const truth = labelFromFolder(path.basename(path.dirname(files[i])));
+      items.push({ src: await overlay(files[i], h.map), caption: `${run.mode}: ${truth} → ${h.predicted} (${(h.probability * 100).toFixed(0)} %)${truth === h.predicted ? "" : " ✗"}` });
     }
   }
-  return new Gallery(`Where each classifier finds the evidence for the class it predicts (Grad-CAM at the cut layer; red: most)`, items, runs.length);
+  return new Gallery(`Where each classifier finds the evidence for the class it predicts (Grad-CAM at the cut layer; red: most). Captions: true class → predicted (probability), ✗ when wrong`, items, runs.length);
 }
