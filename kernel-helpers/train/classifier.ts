@@ -10,6 +10,7 @@ import { type CutLayer, CUT_LAYERS } from "../network/inception";
 import type { Inception } from "../network/model";
 import { dropout } from "../runtime/native-ops";
 import { tf } from "../runtime/tf";
+import { newVariable } from "../runtime/variable";
 import { loadModelFolder, writeTfjsModel } from "../network/model-files";
 import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../util/atomic";
 
@@ -30,8 +31,8 @@ export class Head {
     seed: number,
   ) {
     this.dropout = tf.layers.dropout({ rate: dropoutRate, seed, name: "head_dropout" });
-    this.dropoutRate = tf.tidy(() => tf.variable(tf.scalar(dropoutRate), false));
-    this.dropoutSeed = tf.tidy(() => tf.variable(tf.tensor1d([seed, 0], "int32"), false));
+    this.dropoutRate = newVariable(() => tf.scalar(dropoutRate));
+    this.dropoutSeed = newVariable(() => tf.tensor1d([seed, 0], "int32"));
     // Same layer (it saves and loads as tfjs' Dropout), masks drawn by TensorFlow: see native-ops' dropout.
     this.dropout.call = (inputs, kwargs) => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;

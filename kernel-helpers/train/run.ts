@@ -70,7 +70,7 @@ export class TrainingRun extends Displayable {
    * loadClassifier reads it. `dir` must be new, empty or a folder this library wrote.
    */
   save(dir: string): Promise<string> {
-    return this.classifier.save(dir, { "history.json": JSON.stringify({ info: this.info, history: this.history }) });
+    return this.classifier.save(dir, this.historyFile());
   }
 
   /**
@@ -80,7 +80,12 @@ export class TrainingRun extends Displayable {
    * labels.json and the history go with it.
    */
   export(dir: string, options: { format?: ExportFormat } = {}): Promise<string> {
-    return exportClassifier(this.classifier, dir, options.format ?? "keras", { "history.json": JSON.stringify({ info: this.info, history: this.history }) });
+    return exportClassifier(this.classifier, dir, options.format ?? "keras", this.historyFile());
+  }
+
+  /** history.json: the run's info and history, beside every saved or exported classifier. */
+  private historyFile(): Record<string, string> {
+    return { "history.json": JSON.stringify({ info: this.info, history: this.history }) };
   }
 
   /** Training images per second in the last phase (the one that defines the mode), from its steps. */

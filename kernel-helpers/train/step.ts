@@ -5,6 +5,7 @@
 import { currentBuild } from "../runtime/build";
 import { CompiledFunction } from "../runtime/graph";
 import { tf } from "../runtime/tf";
+import { newVariable } from "../runtime/variable";
 import type { Optimizer } from "./optimizers";
 
 /**
@@ -45,7 +46,7 @@ export class TrainingStep {
     readonly optimizer: Optimizer,
     options: StepOptions,
   ) {
-    this.labelSmoothing = tf.tidy(() => tf.variable(tf.scalar(options.labelSmoothing ?? 0), false));
+    this.labelSmoothing = newVariable(() => tf.scalar(options.labelSmoothing ?? 0));
     const step = ([x, y]: tf.Tensor[]) => {
       let accuracy: tf.Scalar | undefined;
       const loss = optimizer.minimize(() => {

@@ -77,11 +77,11 @@ async function acquire(lockFile: string, onWait?: () => void): Promise<() => voi
 export async function withLock<T>(target: string, work: () => Promise<T>, onWait?: () => void): Promise<T> {
   const lockFile = `${target}.lock`;
   // The lock sits beside the target, so the target's folder must exist before the work that makes it runs
-  // (a clean clone failed here on `dir: "../data/shapes"`). If it cannot be made, acquire()'s error says so.
+  // (a clean clone failed here on `dir: "../browser-data/shapes"`).
   try {
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
   } catch {
-    // acquire() names the lock file and the reason.
+    // Not makeable: acquire()'s error names the lock file and the reason.
   }
   const before = held.get(lockFile) ?? Promise.resolve();
   const mine = before.catch(() => undefined).then(async () => {
