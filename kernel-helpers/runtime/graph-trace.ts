@@ -248,7 +248,7 @@ export function resize(first: Recording, a: number, second: Recording, b: number
   });
 }
 
-const attr = (name: string, type: "type" | "int" | "bool", value: number | boolean): OpAttr => {
+export const attr = (name: string, type: "type" | "int" | "bool", value: number | boolean): OpAttr => {
   const b = backend().binding;
   return { name, type: type === "type" ? b.TF_ATTR_TYPE : type === "int" ? b.TF_ATTR_INT : b.TF_ATTR_BOOL, value };
 };

@@ -21,6 +21,8 @@ import * as path from "path";
 import { writeAtomically } from "../util/atomic";
 import { cacheDir } from "../util/download";
 import { backend, batchFree, graphDef, type GraphNode, loadSession, record, type Recording, resize, sameNodes } from "./graph-trace";
+import { foldBatchNorms } from "./fold-batch-norm";
+import { lowerPrecision, type Precision } from "./precision";
 import { tf } from "./tf";
 
 const RECORD_SIZES = [2, 3, 4];
@@ -212,7 +214,7 @@ function recordAt(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tensor[],
 }
 
 /** The recording as a template over `variables`: null where it reads a variable that is not in the list. */
-function templateOf(nodes: GraphNode[], recording: Recording, variables: tf.Variable[]): Template | null {
+function templateOf(nodes: GraphNode[], recording: Recording, variables: tf.Variable[], fetches: string[]): Template | null {
   const slots = recording.feeds.slice(recording.inputCount).map((t) => variables.indexOf(t as tf.Variable));
   const updates = recording.updates.map((v) => variables.indexOf(v));
   if (slots.includes(-1) || updates.includes(-1)) return null;
@@ -220,7 +222,7 @@ function templateOf(nodes: GraphNode[], recording: Recording, variables: tf.Vari
     graph: graphDef(nodes),
     inputs: recording.feeds.slice(0, recording.inputCount).map((t, i) => ({ name: `${recording.feedNames[i]}:0`, dtype: tfDtype(t.dtype), shape: (nodes[i] as { shape: number[] }).shape })),
     feeds: slots.map((slot, i) => ({ name: `${recording.feedNames[recording.inputCount + i]}:0`, dtype: tfDtype(recording.feeds[recording.inputCount + i].dtype), slot })),
-    fetches: recording.fetches,
+    fetches,
     resultCount: recording.resultCount,
     updates,
   };
@@ -231,7 +233,7 @@ function templateOf(nodes: GraphNode[], recording: Recording, variables: tf.Vari
  * else for this batch size. `reusable` is false when the recording copied in tensors from outside the
  * function, which another caller's run may not share.
  */
-function compile(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tensor[], variables: tf.Variable[]): { template: Template; reusable: boolean } {
+function compile(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tensor[], variables: tf.Variable[], precision: Precision): { template: Template; reusable: boolean } {
   const snapshot = new VariableSnapshot();
   try {
     // A first call can differ from later ones (tfjs makes a gradient's seed from JavaScript the first
@@ -249,7 +251,10 @@ function compile(fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tensor[], 
       nodes = resize(a, 2, c, 4, inputs[0].shape[0]);
     }
     graphStats.recorded++;
-    const template = templateOf(nodes, a, variables);
+    // At float32 the graph stays op for op what eager execution runs (the tests hold them equal); folding
+    // pays at low precision, where an unfused batch norm costs as much as the convolution saves.
+    const lowered = precision === "float32" ? { nodes, fetches: a.fetches } : lowerPrecision(foldBatchNorms(nodes, a.fetches), a.fetches, precision);
+    const template = templateOf(lowered.nodes, a, variables, lowered.fetches);
     if (!template) throw new Error("the function reads or assigns a variable that is not in its list of variables");
     return { template, reusable: a.captured === 0 };
   } finally {
@@ -269,6 +274,8 @@ export interface CompileOptions {
    */
   key?: () => string;
   maxGraphs?: number;
+  /** The precision of the graph's convolutions (runtime/precision.ts); op by op is always float32. */
+  precision?: Precision;
 }
 
 /**
@@ -294,6 +301,10 @@ export class CompiledFunction {
     private readonly options: CompileOptions = {},
   ) {}
 
+  get precision(): Precision {
+    return this.options.precision ?? "float32";
+  }
+
   /** The shared graph of `key` kept in this process or stored on disk, if it takes these inputs. */
   private shared(key: string, inputs: tf.Tensor[]): Graph | null {
     const kept = sessions.get(key);
@@ -309,12 +320,12 @@ export class CompiledFunction {
    * one batch size only (constants not linear in it) is kept under a key that names the size.
    */
   private find(inputs: tf.Tensor[], variables: tf.Variable[], signature: string): Graph | string {
-    const key = this.options.key && createHash("sha256").update(JSON.stringify([this.options.key(), signature, variables.map((v) => `${v.dtype}[${v.shape}]`), codeVersion()])).digest("hex").slice(0, 32);
+    const key = this.options.key && createHash("sha256").update(JSON.stringify([this.options.key(), this.precision, signature, variables.map((v) => `${v.dtype}[${v.shape}]`), codeVersion()])).digest("hex").slice(0, 32);
     const keys = key ? [key, `${key}-batch${inputs[0].shape[0]}`] : [];
     if (keys.some((k) => sessions.has(k))) graphStats.reused++;
     const found = keys.find((k) => this.shared(k, inputs));
     if (found) return found;
-    const { template, reusable } = compile(this.fn, inputs, variables);
+    const { template, reusable } = compile(this.fn, inputs, variables, this.precision);
     this.recordings++;
     const graph = new Graph(loadSession(template.graph), template);
     if (!key || !reusable) {
@@ -382,9 +393,10 @@ export function modelStructure(model: tf.LayersModel, forTraining = true): objec
 }
 
 /** A model's inference pass (training: false) as graphs, fed the model's current weights, shared by models of the same structure. */
-export function inferenceGraphs(model: tf.LayersModel, enabled = true): CompiledFunction {
+export function inferenceGraphs(model: tf.LayersModel, enabled = true, precision: Precision = "float32"): CompiledFunction {
   return new CompiledFunction(([x]) => [model.apply(x, { training: false }) as tf.Tensor], {
     enabled,
+    precision,
     // Layer by layer: model.weights lists trainable weights first, an order the trainable flags change.
     variables: () => model.layers.flatMap((l) => l.weights).map((w) => w.read() as tf.Variable),
     key: () => JSON.stringify({ function: "inference", model: modelStructure(model, false) }),

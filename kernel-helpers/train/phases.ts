@@ -8,6 +8,7 @@ import type { ImageFolder } from "../data/image-folder";
 import { type Block, BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
 import { inferenceGraphs, modelStructure } from "../runtime/graph";
+import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import type { InterruptFlag } from "../util/interrupt";
 import { seededRandom, shuffleInPlace } from "../util/random";
@@ -98,7 +99,7 @@ function runPlan(steps: PlanStep[], startId: number, x: tf.Tensor, outputId: num
  * activations), `logits` runs the rest. With nothing frozen, `prepare` passes images through. With
  * `graph`, `prepare` runs as a TensorFlow graph per batch shape; `dispose` frees those.
  */
-export function splitForward(inception: Inception, logitsModel: tf.LayersModel, firstTrainedBlock: Block, graph = true) {
+export function splitForward(inception: Inception, logitsModel: tf.LayersModel, firstTrainedBlock: Block, graph = true, precision: Precision = "float32") {
   const from = BLOCKS.indexOf(firstTrainedBlock);
   // Every block reads only the previous block's output: the stem's last pooling, or mixedN's concatenation.
   const boundary =
@@ -106,7 +107,7 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
   const bottom = from <= 0 ? null : tf.model({ inputs: logitsModel.inputs, outputs: boundary });
   const top = planFrom(logitsModel, boundary);
   const output = logitsModel.outputs[0].id;
-  const frozen = bottom && inferenceGraphs(bottom, graph);
+  const frozen = bottom && inferenceGraphs(bottom, graph, precision);
   return {
     prepare: (images: tf.Tensor) => (frozen ? frozen.run([images])[0] : images),
     logits: (x: tf.Tensor, training: boolean) => runPlan(top, boundary.id, x, output, training) as tf.Tensor2D,
@@ -118,8 +119,8 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
  * One training step through the network from `firstTrained` up: the frozen bottom outside the tape,
  * then loss and update of the rest. `run` takes images; the caller owns them.
  */
-export function networkStep(inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean; head?: Head }) {
-  const forward = splitForward(inception, logitsModel, firstTrained, options.graph);
+export function networkStep(inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, options: { classes: number; labelSmoothing?: number; graph?: boolean; precision?: Precision; head?: Head }) {
+  const forward = splitForward(inception, logitsModel, firstTrained, options.graph, options.precision);
   const reads = () => [...logitsModel.nonTrainableWeights.map((w) => w.read() as tf.Variable), ...(options.head?.variables() ?? [])];
   const describe = () => ({ step: "network", model: modelStructure(logitsModel), firstTrained });
   const step = new TrainingStep(forward.logits, optimizer, { ...options, reads, describe });

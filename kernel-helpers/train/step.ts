@@ -5,6 +5,7 @@
 import { currentBuild } from "../runtime/build";
 import { CompiledFunction } from "../runtime/graph";
 import { tf } from "../runtime/tf";
+import type { Precision } from "../runtime/precision";
 import { newVariable } from "../runtime/variable";
 import type { Optimizer } from "./optimizers";
 
@@ -27,6 +28,8 @@ export interface StepOptions {
   labelSmoothing?: number;
   /** Run the step as a TensorFlow graph (default true). */
   graph?: boolean;
+  /** The graph's precision (runtime/precision.ts); op by op is float32. */
+  precision?: Precision;
   /** Variables the forward pass reads besides the trained ones (BatchNorm statistics, the dropout rate). */
   reads?: () => tf.Variable[];
   /**
@@ -58,7 +61,7 @@ export class TrainingStep {
     };
     const variables = () => [...optimizer.variables, ...(options.reads?.() ?? []), ...optimizer.stateVariables(), this.labelSmoothing];
     const key = options.describe && (() => JSON.stringify({ function: "training step", forward: options.describe!(), optimizer: optimizer.name, classes: options.classes }));
-    this.compiled = new CompiledFunction(step, { enabled: options.graph ?? true, variables, key });
+    this.compiled = new CompiledFunction(step, { enabled: options.graph ?? true, variables, key, precision: options.precision });
   }
 
   run(x: tf.Tensor, y: tf.Tensor1D): { loss: number; accuracy: number } {
