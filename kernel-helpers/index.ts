@@ -10,6 +10,7 @@ registerLayers(); // tfjs: the BatchNorm layer class, so saved models load
 registerNotebookDefaults(); // training: live learning curves in a kernel
 
 export { tf } from "./runtime/tf";
+export type { Precision, PrecisionOption, PrecisionChoice } from "./runtime/precision";
 export { environment, budget } from "./notebook/environment";
 export type { Budget, Environment } from "./notebook/environment";
 export { Table } from "./display/display";

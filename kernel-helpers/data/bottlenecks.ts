@@ -12,6 +12,7 @@ import { Progress } from "../display/progress";
 import { decodeBatch } from "../network/decode";
 import type { CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
+import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import { writeAtomically } from "../util/atomic";
 import { cacheDir } from "../util/download";
@@ -75,8 +76,10 @@ export class BottleneckCache {
     readonly inception: Inception,
     readonly layer: CutLayer,
     root?: string,
+    /** Features computed at another precision are other numbers: they are cached apart. */
+    readonly precision: Precision = "float32",
   ) {
-    const description = { weights: inception.source.id, fingerprint: inception.weightsFingerprint(layer), layer, preprocessing: inception.source.preprocessing, inputSize: inception.inputSize };
+    const description = { weights: inception.source.id, fingerprint: inception.weightsFingerprint(layer), layer, preprocessing: inception.source.preprocessing, inputSize: inception.inputSize, precision };
     this.key = digestOf(JSON.stringify(description));
     this.width = (inception.model.getLayer(layer).outputShape as number[])[3];
     this.dir = path.join(root ?? cacheDir("bottlenecks"), this.key.toString("hex").slice(0, 16));
@@ -143,7 +146,7 @@ export class BottleneckCache {
       bad.forEach(({ index, reason }) => failed.push({ path: chunk[index].file, reason }));
       try {
         if (decoded.length > 0) {
-          const features = await this.inception.features(images, { layer: this.layer, batchSize });
+          const features = await this.inception.features(images, { layer: this.layer, batchSize, precision: this.precision });
           const values = (await features.data()) as Float32Array;
           features.dispose();
           decoded.forEach((index, row) => {

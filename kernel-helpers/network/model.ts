@@ -9,6 +9,7 @@ import { cachedDownload, digest, downloadable } from "../util/download";
 import { batchesOf, type ImageInput } from "./images";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
 import { type CompiledFunction, inferenceGraphs } from "../runtime/graph";
+import { type PrecisionChoice, precisionFor, type PrecisionOption } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
 
@@ -31,6 +32,12 @@ export interface LoadOptions {
   preprocessing?: Preprocessing;
   /** Seed for random initialisation (weights: null). */
   seed?: number;
+  /**
+   * The precision features, classification and training on this network compute at (training options can
+   * override it): "auto" (default) is bfloat16 on CPUs with AMX or AVX-512 BF16, float16 on GPUs with
+   * tensor cores, float32 elsewhere; weights always stay float32.
+   */
+  precision?: PrecisionOption;
 }
 
 export interface WeightsSource {
@@ -158,8 +165,21 @@ export interface Prediction {
 }
 
 /** Inception-v3 with its weights' source and preprocessing; `model` is the tfjs LayersModel. */
+/** Says a precision warning once per process. */
+const warned = new Set<string>();
+export function resolvePrecision(option: PrecisionOption, graph = true): PrecisionChoice {
+  const choice = precisionFor(option, graph);
+  if (choice.warning && !warned.has(choice.warning)) {
+    warned.add(choice.warning);
+    console.warn(`inception-lab: precision ${choice.precision}: ${choice.warning}`);
+  }
+  return choice;
+}
+
 export class Inception extends Displayable {
-  private readonly featureModels = new Map<CutLayer, { model: tf.LayersModel; graph: CompiledFunction }>();
+  private readonly featureModels = new Map<CutLayer, tf.LayersModel>();
+  /** Inference graphs by model and precision: features at each cut, the ImageNet classifier. */
+  private readonly graphs = new Map<string, CompiledFunction>();
   private readonly fingerprints = new Map<CutLayer, { data: object[]; hash: string }>();
 
   constructor(
@@ -168,30 +188,46 @@ export class Inception extends Displayable {
     readonly source: WeightsSource,
     readonly inputSize: number,
     readonly classNames?: string[],
+    /** The precision asked for at load time; training options may ask for another. */
+    readonly precisionOption: PrecisionOption = "auto",
   ) {
     super();
   }
 
-  /** The network to `layer` with pooling, and the same as a TensorFlow graph per batch shape (graph.ts). */
-  private featureModel(layer: CutLayer) {
-    let entry = this.featureModels.get(layer);
-    if (!entry) {
+  /** The precision this network computes at, chosen for this machine (runtime/precision.ts). */
+  get precision(): PrecisionChoice {
+    return resolvePrecision(this.precisionOption);
+  }
+
+  /** The network to `layer` with pooling. */
+  private featureModel(layer: CutLayer): tf.LayersModel {
+    let model = this.featureModels.get(layer);
+    if (!model) {
       const pooled = tf.layers.globalAveragePooling2d({ name: `${layer}_features` }).apply(this.model.getLayer(layer).output) as tf.SymbolicTensor;
-      const model = tf.model({ inputs: this.model.inputs, outputs: pooled });
-      entry = { model, graph: inferenceGraphs(model) };
-      this.featureModels.set(layer, entry);
+      model = tf.model({ inputs: this.model.inputs, outputs: pooled });
+      this.featureModels.set(layer, model);
     }
-    return entry;
+    return model;
+  }
+
+  /** `model`'s inference pass as a TensorFlow graph per batch shape at `precision` (graph.ts), kept for later calls. */
+  private graphOf(name: string, model: tf.LayersModel, precision: PrecisionChoice): CompiledFunction {
+    const key = `${name} ${precision.precision}`;
+    let graph = this.graphs.get(key);
+    if (!graph) this.graphs.set(key, (graph = inferenceGraphs(model, true, precision.precision)));
+    return graph;
   }
 
   /**
    * Global-average-pooled features at a cut point (default mixed10: 2048 numbers per image), run as a
    * TensorFlow graph (`graph: false`: op by op, as tfjs runs models).
    */
-  async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number; graph?: boolean } = {}): Promise<Tensor2D> {
+  async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number; graph?: boolean; precision?: PrecisionOption } = {}): Promise<Tensor2D> {
     const { layer = "mixed10", batchSize = 32, graph: asGraph = true } = options;
     if (!CUT_LAYERS.includes(layer)) throw new Error(`layer: "${layer}" is not a cut point. Use one of ${CUT_LAYERS.join(", ")}.`);
-    const { model, graph } = this.featureModel(layer);
+    const precision = resolvePrecision(options.precision ?? this.precisionOption, asGraph);
+    const model = this.featureModel(layer);
+    const graph = this.graphOf(layer, model, precision);
     const parts: tf.Tensor[] = [];
     try {
       for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
@@ -207,15 +243,16 @@ export class Inception extends Displayable {
   }
 
   /** Classes with probabilities, best first, per image (needs the top: ImageNet names with "imagenet"). */
-  async classify(images: ImageInput, options: { topK?: number; batchSize?: number } = {}): Promise<Prediction[][]> {
+  async classify(images: ImageInput, options: { topK?: number; batchSize?: number; precision?: PrecisionOption } = {}): Promise<Prediction[][]> {
     const { topK = 5, batchSize = 32 } = options;
+    const graph = this.graphOf("classify", this.model, resolvePrecision(options.precision ?? this.precisionOption));
     if (!this.blockOf.has("predictions")) {
       throw new Error('classify needs the ImageNet classifier: loadInceptionV3({ weights: "imagenet", includeTop: true }).');
     }
     const className = (index: number) => this.classNames?.[index] ?? `class ${index}`;
     const results: Prediction[][] = [];
     for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
-      const { values, indices } = tf.tidy(() => tf.topk(this.model.predict(batch) as tf.Tensor2D, topK));
+      const { values, indices } = tf.tidy(() => tf.topk(graph.run([batch])[0] as tf.Tensor2D, topK));
       const [p, k] = [await values.array(), await indices.array()];
       tf.dispose([batch, values, indices]);
       p.forEach((row, i) => results.push(row.map((probability, j) => ({ className: className(k[i][j]), probability }))));
@@ -253,7 +290,7 @@ export class Inception extends Displayable {
     // 650 ms with random initialisation, the weight copy itself 2 ms (tfjs shares data until written).
     const { model, blockOf } = buildInceptionV3({ inputSize: this.inputSize, includeTop, classes, preprocessing: this.source.preprocessing, randomWeights: false });
     model.setWeights(this.model.getWeights());
-    return new Inception(model, blockOf, { ...this.source }, this.inputSize, this.classNames);
+    return new Inception(model, blockOf, { ...this.source }, this.inputSize, this.classNames, this.precisionOption);
   }
 
   /** Blocks with output shapes, parameters (trainable / frozen) and forward FLOPs per image. */
@@ -263,7 +300,7 @@ export class Inception extends Displayable {
 
   toText(): string {
     const params = this.model.countParams();
-    return `Inception-v3, ${this.source.description}, input ${this.inputSize}x${this.inputSize}, ${(params / 1e6).toFixed(1)}M parameters`;
+    return `Inception-v3, ${this.source.description}, input ${this.inputSize}x${this.inputSize}, ${(params / 1e6).toFixed(1)}M parameters, computing in ${this.precision.precision} (${this.precision.reason})`;
   }
 
   toHTML(): string {
@@ -332,6 +369,7 @@ export async function imagenetAvailable(includeTop = false): Promise<boolean> {
 /** Builds Inception-v3 and loads its weights. Pixels in are always RGB 0..255, whatever the source. */
 export async function loadInceptionV3(options: LoadOptions = {}): Promise<Inception> {
   const { weights = "imagenet", includeTop = false, inputSize = 299, seed } = options;
+  if (options.precision !== undefined) precisionFor(options.precision); // a bad option fails before any work
   if (weights === null) {
     if (includeTop) throw new Error("includeTop: random weights have no trained classifier; add your own head (the training functions do).");
     const { model, blockOf } = withSeed(seed, () => buildInceptionV3({ inputSize, preprocessing: options.preprocessing }));
@@ -343,7 +381,7 @@ export async function loadInceptionV3(options: LoadOptions = {}): Promise<Incept
       preprocessing: options.preprocessing ?? "inception",
       featureLayer: "mixed10",
     };
-    return new Inception(model, blockOf, source, inputSize);
+    return new Inception(model, blockOf, source, inputSize, undefined, options.precision);
   }
   const { weights: tensors, source } = await readWeights(weights, includeTop);
   try {
@@ -356,7 +394,7 @@ export async function loadInceptionV3(options: LoadOptions = {}): Promise<Incept
     const { model, blockOf } = buildInceptionV3({ inputSize, includeTop, classes, preprocessing: source.preprocessing, randomWeights: false });
     assignWeights(model, tensors, source.location ?? source.description);
     const classNames = includeTop && source.kind === "imagenet" ? await imagenetClassNames() : undefined;
-    return new Inception(model, blockOf, source, inputSize, classNames);
+    return new Inception(model, blockOf, source, inputSize, classNames, options.precision);
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -56,3 +56,23 @@ export function checkBuild(build: Build): void {
     throw new Error(`The GPU build needs the CUDA libraries on LD_LIBRARY_PATH when the process starts (${missing[0]}, ...). Start through npm start, npm test or npx inception-lab, or run \`source scripts/env.sh\` first.`);
   }
 }
+
+let cpuFlags: string[] | null = null;
+
+/** The CPU's feature flags (Linux: /proc/cpuinfo; elsewhere none are known). */
+export function cpuFeatureFlags(): string[] {
+  if (cpuFlags) return cpuFlags;
+  try {
+    const line = fs.readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => /^(flags|Features)\s*:/.test(l));
+    cpuFlags = line ? line.split(":")[1].trim().split(/\s+/) : [];
+  } catch {
+    cpuFlags = [];
+  }
+  return cpuFlags;
+}
+
+/** What decides precision: the CPU's flags, and the GPU when the GPU build computes on one. */
+export function thisMachine(): { cpuFlags: string[]; gpu: { name: string; computeCapability: string } | null } {
+  const gpu = currentBuild().device === "gpu" ? visibleGpu() : null;
+  return { cpuFlags: cpuFeatureFlags(), gpu: gpu && { name: gpu.name, computeCapability: gpu.computeCapability } };
+}

@@ -6,6 +6,7 @@
 // computes the same way. tfjs has no 16-bit dtypes, but a recorded graph is TensorFlow's own: the casts
 // and 16-bit kernels live inside it. Measured here (TensorFlow 2.21, 2 cores with AMX): a 3x3
 // convolution runs 6.4x faster in bfloat16, a matrix product 4x (shared/notes/measurements-3.md).
+import { thisMachine } from "./build";
 import { attr, type GraphNode } from "./graph-trace";
 
 export type Precision = "float32" | "bfloat16" | "float16";
@@ -109,4 +110,57 @@ export function lowerPrecision(nodes: GraphNode[], fetches: string[], precision:
     lowOutputs.set(i, rule.outputs);
   });
   return { nodes: result, fetches: fetches.map((f) => (isLow(f) ? cast(f, DT_FLOAT) : f)) };
+}
+
+/** What precision option a call takes: "auto" chooses from the machine (choosePrecision). */
+export type PrecisionOption = "auto" | Precision;
+export const PRECISION_OPTIONS: PrecisionOption[] = ["auto", ...PRECISIONS];
+
+/** What decides the automatic choice: the CPU's feature flags, and the GPU the build computes on. */
+export interface Machine {
+  cpuFlags: string[];
+  /** The GPU of the GPU build (null under the CPU build), with its compute capability ("8.0"). */
+  gpu: { name: string; computeCapability: string } | null;
+}
+
+export interface PrecisionChoice {
+  precision: Precision;
+  /** Why, in words, for the run's summary and environment(). */
+  reason: string;
+  /** Said when a precision was asked for that this machine does not accelerate. */
+  warning?: string;
+}
+
+/**
+ * The precision to run at: what was asked, or for "auto" the fastest this machine computes without
+ * losing accuracy: float16 (with loss scaling) on GPUs with tensor cores (compute capability 7.0 or
+ * more), bfloat16 on CPUs with AMX or AVX-512 BF16, float32 elsewhere.
+ */
+export function choosePrecision(option: PrecisionOption, machine: Machine): PrecisionChoice {
+  const bf16Units = ["amx_bf16", "avx512_bf16"].filter((flag) => machine.cpuFlags.includes(flag));
+  const tensorCores = machine.gpu !== null && Number(machine.gpu.computeCapability) >= 7;
+  if (option === "auto") {
+    if (machine.gpu) {
+      return tensorCores
+        ? { precision: "float16", reason: `auto: ${machine.gpu.name} has tensor cores for float16 (compute capability ${machine.gpu.computeCapability})` }
+        : { precision: "float32", reason: `auto: ${machine.gpu.name} (compute capability ${machine.gpu.computeCapability}) has no float16 tensor cores` };
+    }
+    return bf16Units.length
+      ? { precision: "bfloat16", reason: `auto: this CPU computes bfloat16 in hardware (${bf16Units.join(", ")})` }
+      : { precision: "float32", reason: "auto: this CPU has no bfloat16 units (AMX or AVX-512 BF16)" };
+  }
+  const choice: PrecisionChoice = { precision: option, reason: `${option}, as asked` };
+  if (option === "bfloat16" && !machine.gpu && !bf16Units.length) choice.warning = "this CPU has no bfloat16 units (AMX or AVX-512 BF16): TensorFlow emulates bfloat16 here, slower than float32.";
+  if (option === "float16" && !tensorCores) choice.warning = `float16 is fast only on GPUs with tensor cores; ${machine.gpu ? `${machine.gpu.name} has none` : "on this CPU it is emulated, slower than float32"}.`;
+  return choice;
+}
+
+/** The choice for this machine; op by op (graph: false) always computes float32, tfjs having no 16-bit types. */
+export function precisionFor(option: PrecisionOption, graph = true): PrecisionChoice {
+  if (!PRECISION_OPTIONS.includes(option)) throw new Error(`precision: "${option}" is not one of ${PRECISION_OPTIONS.join(", ")}.`);
+  if (!graph) {
+    if (option !== "auto" && option !== "float32") throw new Error(`precision: "${option}" runs inside TensorFlow graphs; with graph: false everything runs op by op in float32. Drop one of the two options.`);
+    return { precision: "float32", reason: "float32: op by op (graph: false) computes in float32" };
+  }
+  return choosePrecision(option, thisMachine());
 }

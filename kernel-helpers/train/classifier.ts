@@ -8,7 +8,9 @@ import { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
 import { type CutLayer, CUT_LAYERS } from "../network/inception";
 import type { Inception } from "../network/model";
+import { inferenceGraphs } from "../runtime/graph";
 import { dropout } from "../runtime/native-ops";
+import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import { newVariable } from "../runtime/variable";
 import { loadModelFolder, writeTfjsModel } from "../network/model-files";
@@ -90,8 +92,9 @@ export interface ClassifierInfo {
 
 type Scorer = (files: string[]) => Promise<{ files: string[]; probabilities: number[][] }>;
 
-/** Runs image files through a model in batches (failed files are left out). */
-export function imageScorer(model: tf.LayersModel, inputSize: number, batchSize = 32): Scorer {
+/** Runs image files through a model in batches, as a graph at `precision` (failed files are left out). */
+export function imageScorer(model: tf.LayersModel, inputSize: number, precision: Precision, batchSize = 32): Scorer {
+  const graph = inferenceGraphs(model, true, precision);
   return async (files) => {
     const kept: string[] = [];
     const probabilities: number[][] = [];
@@ -99,7 +102,7 @@ export function imageScorer(model: tf.LayersModel, inputSize: number, batchSize 
       const chunk = files.slice(i, i + batchSize);
       const { images, decoded } = await decodeBatch(chunk, inputSize);
       if (decoded.length > 0) {
-        const output = model.predict(images) as tf.Tensor2D;
+        const [output] = graph.run([images]);
         probabilities.push(...((await output.array()) as number[][]));
         output.dispose();
         kept.push(...decoded.map((d) => chunk[d]));
@@ -111,12 +114,17 @@ export function imageScorer(model: tf.LayersModel, inputSize: number, batchSize 
 }
 
 export class Classifier extends Displayable {
+  protected readonly score: Scorer;
+
   constructor(
     readonly model: tf.LayersModel,
     readonly info: ClassifierInfo,
-    protected readonly score: Scorer = imageScorer(model, info.inputSize),
+    /** The precision it predicts at (runtime/precision.ts); a run's classifier computes as the run did. */
+    readonly precision: Precision = "float32",
+    score?: Scorer,
   ) {
     super();
+    this.score = score ?? imageScorer(model, info.inputSize, precision);
   }
 
   get classes(): string[] {
@@ -190,12 +198,12 @@ function readLabels(file: string, outputs: number): ClassifierInfo {
  * Reads a classifier folder written by `save()` (or a run's checkpoint), after checking its files against
  * their manifest (a folder from elsewhere, without one, is checked for shape only).
  */
-export async function readClassifierFolder(dir: string): Promise<Classifier> {
+export async function readClassifierFolder(dir: string, precision: Precision = "float32"): Promise<Classifier> {
   const labels = path.join(dir, "labels.json");
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder; give a folder written by run.save(dir).`);
   if (!fs.existsSync(labels)) throw new Error(`${dir}: no labels.json here; expected a folder written by run.save(dir).`);
   if (fs.existsSync(path.join(dir, MANIFEST))) verifyFolder(dir);
   const model = await loadModelFolder(dir);
   const outputs = (model.outputs[0].shape as number[])[1];
-  return new Classifier(model, readLabels(labels, outputs));
+  return new Classifier(model, readLabels(labels, outputs), precision);
 }

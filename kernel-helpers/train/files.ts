@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { type CutLayer } from "../network/inception";
-import { loadInceptionV3 } from "../network/model";
+import { loadInceptionV3, resolvePrecision } from "../network/model";
+import type { Precision, PrecisionOption } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import { writeAtomically, writeFolder } from "../util/atomic";
 import { Classifier, type ClassifierInfo, classifierModels, Head, readClassifierFolder } from "./classifier";
@@ -98,7 +99,7 @@ const SCALINGS: Record<string, { scale: number; offset: number }> = { inception:
  * else Keras' preprocess_input scaling to [-1, 1] is assumed). Class names come from a labels.json beside
  * the file (as export writes it), else from `classes`, else "class 0", "class 1", ...
  */
-async function readKerasClassifier(file: string, classes?: string[]): Promise<Classifier> {
+async function readKerasClassifier(file: string, classes: string[] | undefined, precision: Precision): Promise<Classifier> {
   return withScratch(async (scratch) => {
     await bridge(["import", path.resolve(file), scratch]);
     const spec = JSON.parse(fs.readFileSync(path.join(scratch, "spec.json"), "utf8")) as { inputSize: number; layer: CutLayer; classes: number; scale: number | null; offset: number | null; layers: number[][][] };
@@ -122,7 +123,7 @@ async function readKerasClassifier(file: string, classes?: string[]): Promise<Cl
       tf.tidy(() => layer.setWeights(shapes.map((shape) => tf.tensor(values.subarray(offset, (offset += tf.util.sizeFromShape(shape))), shape))));
     });
     const info: ClassifierInfo = { classes: names, inputSize: spec.inputSize, mode: "keras", layer: spec.layer, weights: `Keras file ${path.basename(file)}` };
-    return new Classifier(full.model, info);
+    return new Classifier(full.model, info, precision);
   });
 }
 
@@ -130,10 +131,11 @@ async function readKerasClassifier(file: string, classes?: string[]): Promise<Cl
  * Loads a classifier: a folder written by `run.save()` or `run.export(dir)` (or a run's checkpoint), or a
  * Keras file (.keras, .h5) of Inception-v3 with a new head trained in Python.
  */
-export function loadClassifier(location: string, options: { classes?: string[] } = {}): Promise<Classifier> {
+export async function loadClassifier(location: string, options: { classes?: string[]; precision?: PrecisionOption } = {}): Promise<Classifier> {
+  const { precision } = resolvePrecision(options.precision ?? "auto");
   if (/\.(keras|h5)$/i.test(location)) {
-    if (!fs.existsSync(location)) return Promise.reject(new Error(`${location}: no such file.`));
-    return readKerasClassifier(location, options.classes);
+    if (!fs.existsSync(location)) throw new Error(`${location}: no such file.`);
+    return readKerasClassifier(location, options.classes, precision);
   }
-  return readClassifierFolder(location);
+  return readClassifierFolder(location, precision);
 }

@@ -7,7 +7,7 @@ import * as path from "path";
 import { hasDistortions } from "../data/augment";
 import { BottleneckCache } from "../data/bottlenecks";
 import type { ImageFolder } from "../data/image-folder";
-import { type Inception, loadInceptionV3 } from "../network/model";
+import { type Inception, loadInceptionV3, resolvePrecision } from "../network/model";
 import { tf } from "../runtime/tf";
 import { checkWritableFolder } from "../util/atomic";
 import { InterruptedError, listenForInterrupt } from "../util/interrupt";
@@ -81,7 +81,8 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   const checkpointDir = settings.checkpointDir && path.resolve(settings.checkpointDir);
   if (checkpointDir && !settings.resume) checkWritableFolder(checkpointDir, "checkpointDir");
 
-  const setup: Setup = { settings, data, classes: data.classes.length, head: new Head(data.classes.length, settings.dropout, settings.seed) };
+  const precision = resolvePrecision(settings.precision ?? inception.precisionOption, settings.graph);
+  const setup: Setup = { settings, precision: precision.precision, data, classes: data.classes.length, head: new Head(data.classes.length, settings.dropout, settings.seed) };
   const models = classifierModels(inception, layer, setup.head);
   // The network's flags change only where the run owns it (fine-tune works on a copy, scratch on a new one).
   if (planned.firstTrained) setTrainable(inception, planned.firstTrained);
@@ -89,7 +90,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   const owned = planned.firstTrained ? models.full.model.weights : models.head.model.weights;
   const identity: RunIdentity = { mode, weights: inception.source.id, layer, inputSize: inception.inputSize, classes: data.classes, trainedBlocks: planned.trainedBlocks };
   const classifierInfo = { classes: data.classes, inputSize: inception.inputSize, mode, layer, weights: inception.source.description };
-  const cache = planned.headOnFeatures ? new BottleneckCache(inception, layer, settings.cacheDir) : null;
+  const cache = planned.headOnFeatures ? new BottleneckCache(inception, layer, settings.cacheDir, precision.precision) : null;
   const checkpoint = checkpointDir ? new Checkpoint(checkpointDir, models.full.model, identity, classifierInfo) : null;
 
   const interrupt = listenForInterrupt();
@@ -122,6 +123,8 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     trainableParameters: countParameters(planned.firstTrained ? models.full.model.trainableWeights : models.head.model.trainableWeights),
     totalParameters: countParameters(models.full.model.weights),
     trainedBlocks: planned.trainedBlocks,
+    precision: precision.precision,
+    precisionReason: precision.reason,
     options: { ...settings, callbacks: undefined } as unknown as RunInfo["options"],
     bottlenecks: features && planned.headOnFeatures ? features.stats : undefined,
     stopReason,
@@ -133,7 +136,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     seconds: (performance.now() - started) / 1000,
     trainImages: data.files("train").length,
   };
-  const classifier = mode === "retrain-final-layer" ? new Classifier(models.full.model, classifierInfo, cachedScorer(cache!, models.head.model)) : new Classifier(models.full.model, classifierInfo);
+  const classifier = new Classifier(models.full.model, classifierInfo, precision.precision, mode === "retrain-final-layer" ? cachedScorer(cache!, models.head.model) : undefined);
   return remember(new TrainingRun(info, loop?.history ?? { steps: [], epochs: [] }, classifier, data));
 }
 

@@ -4,6 +4,7 @@
 import type { Distortions } from "../data/augment";
 import { inKernel } from "../display/display";
 import { type CutLayer, CUT_LAYERS } from "../network/inception";
+import { precisionFor, type PrecisionOption } from "../runtime/precision";
 import type { Callback } from "./loop";
 import { type OptimizerName, OPTIMIZERS } from "./optimizers";
 import { type Mode, RECIPES } from "./recipes";
@@ -43,6 +44,12 @@ export interface TrainOptions {
   callbacks?: Callback | Callback[];
   /** Run each training step as one TensorFlow graph, recorded on the first step (default on; false: op by op, as tfjs runs). */
   graph?: boolean;
+  /**
+   * The precision of the network's work (features, the frozen bottom, the trained blocks forward and
+   * backward, validation): "auto", "float32", "bfloat16" or "float16"; default: the network's (loadInceptionV3's
+   * `precision`, itself "auto"). Weights, batch-norm statistics, the loss and the optimizer stay float32.
+   */
+  precision?: PrecisionOption;
   /** fineTune: train the blocks from this one up ("all": every layer). */
   unfreezeFrom?: CutLayer | "all";
   /** fineTune: epochs of training only the head first, on cached features. */
@@ -51,12 +58,12 @@ export interface TrainOptions {
   warmupLearningRate?: number;
 }
 
-export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "callbacks" | "tensorboard">> &
-  Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "tensorboard"> & { callbacks: Callback[] };
+export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "callbacks" | "tensorboard" | "precision">> &
+  Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "tensorboard" | "precision"> & { callbacks: Callback[] };
 
 const OPTION_NAMES = [
   "epochs", "batchSize", "optimizer", "learningRate", "dropout", "labelSmoothing", "distortions", "earlyStopping", "seed", "layer", "inputSize", "maxSeconds",
-  "cacheDir", "checkpointDir", "tensorboard", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate",
+  "cacheDir", "checkpointDir", "tensorboard", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate", "precision",
 ];
 const DISTORTIONS: Record<keyof Distortions, [number, number] | "boolean"> = {
   flipLeftRight: "boolean",
@@ -159,6 +166,7 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
     if (o[name] !== undefined && (typeof o[name] !== "string" || o[name] === "")) throw new Error(`${name} is ${JSON.stringify(o[name])}: give a folder path.`);
   }
   checkDistortions(o.distortions);
+  if (o.precision !== undefined) precisionFor(o.precision, o.graph);
   if (o.resume && !o.checkpointDir) throw new Error("resume: true needs checkpointDir, the folder of the run to continue.");
   for (const callback of o.callbacks) {
     if (typeof callback !== "object" || callback === null) throw new Error(`callbacks: ${String(callback)} is not a callback; give objects with onEpochEnd, onBatchEnd, ... methods.`);

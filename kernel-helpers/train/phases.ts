@@ -27,6 +27,8 @@ export interface TensorBatch extends LabelledBatch {
 /** What every phase of one training call shares. */
 export interface Setup {
   settings: Resolved;
+  /** The precision of the network's work in this run (the head's step on features stays float32). */
+  precision: Precision;
   data: ImageFolder;
   classes: number;
   head: Head;
@@ -178,8 +180,8 @@ export function imagePhase(name: string, setup: Setup, inception: Inception, log
   const random = seededRandom(setup.settings.seed + 17);
   const trainCount = setup.data.files("train").length;
   const optimizer = new Optimizer(setup.settings.optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
-  const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, head: setup.head });
-  const validationLogits = inferenceGraphs(logitsModel, setup.settings.graph);
+  const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, precision: setup.precision, head: setup.head });
+  const validationLogits = inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
   return phase({
     name,
     epochs,
@@ -248,7 +250,7 @@ export function headPhase(name: string, setup: Setup, inception: Inception, laye
     async *batches(epoch) {
       if (distortions) {
         for await (const batch of trainingImages(setup, inception.inputSize, epoch, random)) {
-          yield { x: await inception.features(batch.images, { layer }), y: batch.labels };
+          yield { x: await inception.features(batch.images, { layer, graph: setup.settings.graph, precision: setup.precision }), y: batch.labels };
           batch.images.dispose();
         }
         return;

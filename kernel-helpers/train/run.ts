@@ -8,6 +8,7 @@ import type { ImageFolder, Split } from "../data/image-folder";
 import type { CutLayer } from "../network/inception";
 import type { Resolved } from "./options";
 import type { Mode } from "./recipes";
+import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import type { History } from "./loop";
 
@@ -21,6 +22,9 @@ export interface RunInfo {
   totalParameters: number;
   /** Blocks whose weights were trained ("head" is the new classifier). */
   trainedBlocks: string[];
+  /** The precision the network computed at, and why (runtime/precision.ts). */
+  precision: Precision;
+  precisionReason: string;
   options: Omit<Resolved, "callbacks">;
   bottlenecks?: BottleneckStats;
   /** Why the run ended before its last epoch ("interrupted", "time budget reached", a NaN loss), or null. */
@@ -112,6 +116,7 @@ export class TrainingRun extends Displayable {
       ["mode", i.mode],
       ["weights", i.weights],
       ["network", `Inception-v3 cut at ${i.layer}, input ${i.inputSize}x${i.inputSize}`],
+      ["precision", `${i.precision} (${i.precisionReason})`],
       ["trained", `${i.trainedBlocks.join(", ")}: ${(i.trainableParameters / 1e6).toFixed(2)}M of ${(i.totalParameters / 1e6).toFixed(2)}M parameters`],
       ["epochs", `${this.history.epochs.length} (${this.history.steps.length} steps), ${ended}`],
       ["train loss / accuracy", last ? `${last.loss.toFixed(3)} / ${last.accuracy.toFixed(3)}` : "-"],
