@@ -95,6 +95,57 @@ test("after a restart the graph comes from the disk cache; a damaged cache file 
   assert.equal(recovered.loss, fresh.loss);
 });
 
+test("random damage to a stored graph's header or body is always found: recorded again, the same loss, never NaN", async () => {
+  fs.rmSync(cacheDir("graphs"), { recursive: true, force: true });
+  releaseGraphs();
+  const fresh = await run();
+  // The step's graph and its frozen bottom's: every one is damaged the same way each time.
+  const files = fs.readdirSync(cacheDir("graphs")).map((f) => path.join(cacheDir("graphs"), f));
+  assert.equal(files.length, 2);
+  const originals = files.map((file) => fs.readFileSync(file));
+  let headerStart = 0;
+  let headerEnd = 0;
+  let seed = 7;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  // The issue's case first: two variable slots swapped in a header that is still valid JSON.
+  const damages: [string, (bytes: Buffer) => Buffer][] = [
+    ["slots swapped in the header", (bytes) => {
+      const header = JSON.parse(bytes.toString("utf8", headerStart, headerEnd));
+      const feeds = header.template.feeds as { slot: number; dtype: string }[];
+      const [i, j] = [random(feeds.length), random(feeds.length)];
+      [feeds[i].slot, feeds[j].slot] = [feeds[j].slot, feeds[i].slot === feeds[j].slot ? feeds[j].slot + 1 : feeds[i].slot];
+      const json = Buffer.from(JSON.stringify(header));
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(json.length);
+      return Buffer.concat([bytes.subarray(0, 36), length, json, bytes.subarray(headerEnd)]);
+    }],
+    ["a byte of the header flipped", (bytes) => { const b = Buffer.from(bytes); b[headerStart + random(headerEnd - headerStart)] ^= 1 << random(8); return b; }],
+    ["a byte of the graph flipped", (bytes) => { const b = Buffer.from(bytes); b[headerEnd + random(bytes.length - headerEnd)] ^= 1 << random(8); return b; }],
+    ["cut short", (bytes) => bytes.subarray(0, random(bytes.length))],
+    ["bytes appended", (bytes) => Buffer.concat([bytes, Buffer.from("extra")])],
+    ["the checksum flipped", (bytes) => { const b = Buffer.from(bytes); b[4 + random(32)] ^= 1; return b; }],
+  ];
+  let injected = 0;
+  // Every kind once, then the random flips again at other places.
+  for (const [what, damage] of [...damages, damages[1], damages[2]]) {
+    {
+      files.forEach((file, i) => {
+        headerStart = 4 + 32 + 4;
+        headerEnd = headerStart + originals[i].readUInt32LE(36);
+        fs.writeFileSync(file, damage(originals[i]));
+        injected++;
+      });
+      releaseGraphs();
+      const rejected = graphStats.rejectedFromDisk;
+      const again = await run();
+      assert.equal(graphStats.rejectedFromDisk - rejected, files.length, `${what}: the damaged files were found`);
+      assert.equal(again.recordings, 1, `${what}: recorded again`);
+      assert.ok(Number.isFinite(again.loss) && again.loss === fresh.loss, `${what}: loss ${again.loss}, fresh ${fresh.loss}`);
+    }
+  }
+  assert.equal(injected, 16);
+});
+
 test("one graph runs batches of 16, 7 and 1, and equals op by op; a new process finds it on disk", () => {
   const cache = scratch("batch-sizes-cache");
   const child = () =>

@@ -117,7 +117,13 @@ function codeVersion(): string {
   return (sourceVersion = hash.digest("hex"));
 }
 
-const MAGIC = "ILG1";
+/**
+ * A graph file: MAGIC, the SHA-256 of everything after it, the header's length, the header (the key and the
+ * template: which variable feeds which placeholder) and the graph. One checksum covers header and graph: a
+ * header with two slots swapped, read back, would train the wrong variables (it once trained to NaN).
+ */
+const MAGIC = "ILG2";
+const PREFIX = 4 + 32;
 
 function graphFile(key: string): string {
   return path.join(cacheDir("graphs"), `${key}.graph`);
@@ -132,11 +138,12 @@ function readTemplate(key: string): Template | null {
     return null;
   }
   try {
-    if (bytes.toString("latin1", 0, 4) !== MAGIC) throw new Error("not a graph file");
-    const headerLength = bytes.readUInt32LE(4);
-    const header = JSON.parse(bytes.toString("utf8", 8, 8 + headerLength));
-    const graph = bytes.subarray(8 + headerLength);
-    if (header.key !== key || graph.length !== header.graphBytes || createHash("sha256").update(graph).digest("hex") !== header.sha256) throw new Error("damaged");
+    if (bytes.length < PREFIX + 4 || bytes.toString("latin1", 0, 4) !== MAGIC) throw new Error("not a graph file");
+    if (!createHash("sha256").update(bytes.subarray(PREFIX)).digest().equals(bytes.subarray(4, PREFIX))) throw new Error("damaged");
+    const headerLength = bytes.readUInt32LE(PREFIX);
+    const header = JSON.parse(bytes.toString("utf8", PREFIX + 4, PREFIX + 4 + headerLength));
+    const graph = bytes.subarray(PREFIX + 4 + headerLength);
+    if (header.key !== key || graph.length !== header.graphBytes) throw new Error("written for another key");
     return { ...header.template, graph: new Uint8Array(graph) };
   } catch {
     graphStats.rejectedFromDisk++;
@@ -146,12 +153,12 @@ function readTemplate(key: string): Template | null {
 
 function writeTemplate(key: string, template: Template): void {
   const { graph, ...rest } = template;
-  const header = Buffer.from(JSON.stringify({ key, template: rest, graphBytes: graph.length, sha256: createHash("sha256").update(graph).digest("hex") }));
-  const prefix = Buffer.alloc(8);
-  prefix.write(MAGIC, 0, "latin1");
-  prefix.writeUInt32LE(header.length, 4);
+  const header = Buffer.from(JSON.stringify({ key, template: rest, graphBytes: graph.length }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  const body = Buffer.concat([length, header, graph]);
   try {
-    writeAtomically(graphFile(key), Buffer.concat([prefix, header, graph]));
+    writeAtomically(graphFile(key), Buffer.concat([Buffer.from(MAGIC, "latin1"), createHash("sha256").update(body).digest(), body]));
   } catch (error) {
     // A cache that cannot be written costs the next session a recording, nothing more.
     console.warn(`inception-lab: the recorded graph was not stored (${(error as Error).message})`);
