@@ -93,9 +93,9 @@ export interface ClassifierInfo {
 type Scorer = (files: string[]) => Promise<{ files: string[]; probabilities: number[][] }>;
 
 /** Runs image files through a model in batches, as a graph at `precision` (failed files are left out). */
-export function imageScorer(model: tf.LayersModel, inputSize: number, precision: Precision, batchSize = 32): Scorer {
+export function imageScorer(model: tf.LayersModel, inputSize: number, precision: Precision, batchSize = 32): Scorer & { dispose(): void } {
   const graph = inferenceGraphs(model, true, precision);
-  return async (files) => {
+  const scorer: Scorer = async (files) => {
     const kept: string[] = [];
     const probabilities: number[][] = [];
     for (let i = 0; i < files.length; i += batchSize) {
@@ -111,10 +111,20 @@ export function imageScorer(model: tf.LayersModel, inputSize: number, precision:
     }
     return { files: kept, probabilities };
   };
+  return Object.assign(scorer, { dispose: () => graph.dispose() });
 }
+
+/**
+ * Frees a classifier's weights once nothing reaches its model any more: a notebook that re-runs a training
+ * cell drops the old run, and tfjs would otherwise keep its variables (a whole network per fine-tune) for
+ * the life of the kernel. `dispose()` frees them at once.
+ */
+const freeWhenUnreachable = new FinalizationRegistry<tf.Variable[]>((variables) => tf.dispose(variables.filter((v) => !v.isDisposed)));
 
 export class Classifier extends Displayable {
   protected readonly score: Scorer;
+  private readonly owned: tf.Variable[];
+  private disposed = false;
 
   constructor(
     readonly model: tf.LayersModel,
@@ -122,9 +132,26 @@ export class Classifier extends Displayable {
     /** The precision it predicts at (runtime/precision.ts); a run's classifier computes as the run did. */
     readonly precision: Precision = "float32",
     score?: Scorer,
+    /** The weights this classifier owns and frees (default all of its model's; a retrained head shares the caller's network). */
+    owned: tf.LayerVariable[] = model.weights,
   ) {
     super();
     this.score = score ?? imageScorer(model, info.inputSize, precision);
+    this.owned = owned.map((w) => w.read() as tf.Variable);
+    freeWhenUnreachable.register(model, this.owned, this);
+  }
+
+  /** Frees the weights this classifier owns (and its graphs); using it afterwards is an error. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    freeWhenUnreachable.unregister(this);
+    tf.dispose(this.owned.filter((v) => !v.isDisposed));
+    (this.score as Partial<{ dispose(): void }>).dispose?.();
+  }
+
+  protected checkAlive(): void {
+    if (this.disposed) throw new Error("This classifier was disposed (dispose()); train or load it again.");
   }
 
   get classes(): string[] {
@@ -133,6 +160,7 @@ export class Classifier extends Displayable {
 
   /** Labels for image files, best class first. */
   async predict(paths: string | string[]): Promise<Prediction[]> {
+    this.checkAlive();
     const files = typeof paths === "string" ? [paths] : paths;
     if (!Array.isArray(files) || files.length === 0) throw new Error("predict: give an image file path, or a list of them (for example data.files(\"test\")).");
     for (const file of files) {
@@ -152,6 +180,7 @@ export class Classifier extends Displayable {
 
   /** Accuracy, per-class precision/recall, confusion matrix, misclassified files and top losses on a split. */
   async evaluate(data: ImageFolder, split: Split = "test"): Promise<Evaluation> {
+    this.checkAlive();
     const missingClasses = data.classes.filter((c) => !this.classes.includes(c));
     if (missingClasses.length) throw new Error(`The data set has classes this classifier does not know: ${missingClasses.join(", ")}.`);
     const examples = data.examples(split);
@@ -166,6 +195,7 @@ export class Classifier extends Displayable {
    * nothing. `dir` must be new, empty, or a folder this library wrote: it never replaces other files.
    */
   save(dir: string, extra: Record<string, string> = {}): Promise<string> {
+    this.checkAlive();
     return writeFolder(dir, async (tmp) => {
       await writeTfjsModel(tmp, this.model);
       for (const [name, content] of Object.entries({ "labels.json": JSON.stringify(this.info, null, 1), ...extra })) writeAtomically(path.join(tmp, name), content);

@@ -136,7 +136,10 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     seconds: (performance.now() - started) / 1000,
     trainImages: data.files("train").length,
   };
-  const classifier = new Classifier(models.full.model, classifierInfo, precision.precision, mode === "retrain-final-layer" ? cachedScorer(cache!, models.head.model) : undefined);
+  // A fine-tune's or a from-scratch run's network is its own, the blocks above the cut included (no model of
+  // the run uses them, so only this list frees them: 96 variables a run at mixed7 once kept for ever).
+  const freed = planned.firstTrained ? [...new Set([...inception.model.weights, ...owned])] : owned;
+  const classifier = new Classifier(models.full.model, classifierInfo, precision.precision, mode === "retrain-final-layer" ? cachedScorer(cache!, models.head.model) : undefined, freed);
   return remember(new TrainingRun(info, loop?.history ?? { steps: [], epochs: [] }, classifier, data));
 }
 

@@ -92,6 +92,15 @@ export class TrainingRun extends Displayable {
     return { "history.json": JSON.stringify({ info: this.info, history: this.history }) };
   }
 
+  /**
+   * Frees what the run holds: its classifier's weights (for a fine-tune or a run from scratch, its whole
+   * network copy; for a retraining, the head: the network is the caller's). A run nothing refers to any more
+   * is freed the same way when JavaScript collects it; dispose() frees it now.
+   */
+  dispose(): void {
+    this.classifier.dispose();
+  }
+
   /** Training images per second in the last phase (the one that defines the mode), from its steps. */
   get imagesPerSecond(): number {
     const steps = this.history.steps;
