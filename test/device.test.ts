@@ -111,21 +111,33 @@ test("a training step out of memory says which batch size to try", () => {
   step.dispose();
 });
 
-test("the cost model estimates named GPUs from the recipe's operations, and states its assumption beside this machine's measured share", () => {
+test("the cost model estimates named GPUs from the recipe's operations at the measured precision, states its assumption beside this machine's measured share, and refuses an impossible share", () => {
   const flops = { forward: 11.5e9, trainTop: 20e9, trainAll: 34.5e9 };
-  const throughput: Throughput = { inputSize: 299, batchSize: 8, forward: 35, validation: 35, head: 2000, trainTop: 20, trainAll: 10, unfreezeFrom: "mixed7", flops, device: "a CPU", onGpu: false };
+  const throughput: Throughput = { inputSize: 299, batchSize: 8, forward: 35, validation: 35, head: 2000, trainTop: 20, trainAll: 10, unfreezeFrom: "mixed7", flops, device: "a CPU", onGpu: false, precision: "float32", precisionReason: "float32, as asked", peakFlops: 500e9 };
   const costs = new CostModel(throughput);
   assert.deepEqual(costs.gpuEstimates.map((g) => g.name), GPUS.map((g) => g.name));
   const fineTuneAll = costs.gpuEstimates.map((g) => g.seconds[2]);
-  assert.ok(fineTuneAll[0] > fineTuneAll[1] && fineTuneAll[1] > fineTuneAll[2], `T4 > A100 > H100: ${fineTuneAll}`);
-  // 2,000 steps of 32 images x 34.5 GFLOP on a T4 at 30 % of 8.1 TFLOP/s.
-  assert.ok(Math.abs(costs.gpuEstimates[0].seconds[2] - (64000 * 34.5e9) / (8.1e12 * 0.3)) < 1e-6);
-  assert.match(costs.toText(), /NVIDIA T4 \(estimate\)/);
-  assert.match(costs.toText(), /assumed 30 % of the FP32 peak \(T4\) or 15 % of the TF32 tensor-core peak \(A100, H100\)\. This machine's training step reached 345 GFLOP\/s/);
+  assert.ok(fineTuneAll[0] > fineTuneAll[1] && fineTuneAll[1] > fineTuneAll[2] && fineTuneAll[2] > fineTuneAll[3], `K80 > T4 > A100 > H100: ${fineTuneAll}`);
+  // 2,000 steps of 32 images x 34.5 GFLOP on a T4 (no TF32) at 30 % of 8.1 TFLOP/s; on an A100 at 15 % of TF32's 156.
+  assert.ok(Math.abs(costs.gpuEstimates[1].seconds[2] - (64000 * 34.5e9) / (8.1e12 * 0.3)) < 1e-6);
+  assert.ok(Math.abs(costs.gpuEstimates[2].seconds[2] - (64000 * 34.5e9) / (156e12 * 0.15)) < 1e-6);
+  assert.match(costs.toText(), /NVIDIA T4, FP32 \(estimate\)/);
+  assert.match(costs.toText(), /assumed 15 % of a GPU's TF32 tensor-core peak, or 30 % of its FP32 peak where it has no such tensor cores\. This machine's full training step reached 345 GFLOP\/s at float32, 69 % of the rate of its own convolution kernel at that precision \(500 GFLOP\/s/);
+  assert.equal(costs.utilisation, 0.69);
+
+  // At a lower precision GPUs are estimated at their float16 tensor cores, and a float32 measurement adds its column.
+  const low = new CostModel({ ...throughput, precision: "bfloat16", trainAll: 20, peakFlops: 2000e9 }, { float32: throughput });
+  assert.ok(Math.abs(low.gpuEstimates[1].seconds[2] - (64000 * 34.5e9) / (65e12 * 0.15)) < 1e-6, "T4 at float16");
+  assert.equal(low.gpuEstimates[0].rate, "FP32", "the K80 has no tensor cores");
+  assert.match(low.toText(), /at float32 \(measured\)/);
+  assert.equal(low.rows[2].float32Seconds, costs.rows[2].seconds);
+
+  // A share above 100 % means the measurements contradict each other: no table is printed.
+  assert.throws(() => new CostModel({ ...throughput, peakFlops: 300e9 }), /faster than this machine's own convolution rate at float32 \(300 GFLOP\/s\).*Measure again/);
 
   // Measured on a GPU: the measurement alone, whatever build the process drawing the table has.
   const onGpu = new CostModel({ ...throughput, device: "NVIDIA H100 80GB HBM3", onGpu: true });
   assert.deepEqual([onGpu.gpuEstimates, onGpu.utilisation], [[], null]);
-  assert.match(onGpu.toText(), /NVIDIA H100 80GB HBM3 \(measured\)/);
+  assert.match(onGpu.toText(), /NVIDIA H100 80GB HBM3, float32 \(measured\)/);
   assert.doesNotMatch(onGpu.toText(), /estimate|assumed/);
 });

@@ -4,15 +4,16 @@
 import * as os from "os";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { type Block, type CutLayer } from "../network/inception";
-import { type Inception, loadInceptionV3 } from "../network/model";
+import { type Inception, loadInceptionV3, resolvePrecision } from "../network/model";
 import { formatDuration } from "../display/progress";
 import { tf } from "../runtime/tf";
 import { currentBuild, visibleGpu } from "../runtime/build";
-import { inferenceGraphs } from "../runtime/graph";
+import { CompiledFunction, inferenceGraphs } from "../runtime/graph";
+import type { Precision, PrecisionOption } from "../runtime/precision";
 import { classifierModels, Head } from "../train/classifier";
 import { Optimizer, type OptimizerName } from "../train/optimizers";
 import { blocksUpTo, type Mode, plan, RECIPES } from "../train/recipes";
-import { blockFlops, headStep, networkStep, setTrainable } from "../train/phases";
+import { blockFlops, headStep, lossScalingFor, networkStep, setTrainable } from "../train/phases";
 
 export interface Throughput {
   inputSize: number;
@@ -30,6 +31,14 @@ export interface Throughput {
   unfreezeFrom: CutLayer;
   /** Floating-point operations per image of each kind of work (the model summary's, as training counts them). */
   flops: { forward: number; trainTop: number; trainAll: number };
+  /** The precision the network's work ran at, and why. */
+  precision: Precision;
+  precisionReason: string;
+  /**
+   * Operations per second of this machine's own convolution kernel at that precision (a 3x3 convolution,
+   * 16x35x35x288 to 384, best of several runs): the most a training step can reach here.
+   */
+  peakFlops: number;
   /** What measured: the GPU's name under the GPU build, else the CPU's. */
   device: string;
   /** Measured on a GPU: the table then has no GPU estimates beside it (a measurement beats an estimate). */
@@ -56,6 +65,34 @@ export interface ThroughputOptions {
   classes?: number;
   optimizer?: OptimizerName;
   seed?: number;
+  /** The precision to measure at (default: the network's, "auto"): measure the precision that will run. */
+  precision?: PrecisionOption;
+}
+
+/**
+ * The rate of one large convolution at `precision`, as a graph, best of `runs`: the kernel that dominates
+ * Inception-v3, so a whole training step's rate (counting its convolutions' operations) stays below it.
+ */
+export function measureConvolutionPeak(precision: Precision, runs = 5): number {
+  const filter = tf.variable(tf.randomNormal([3, 3, 288, 384], 0, 0.05), false);
+  const x = tf.randomNormal([16, 35, 35, 288]);
+  const convolve = new CompiledFunction(([input]) => [tf.conv2d(input as tf.Tensor4D, filter as tf.Tensor4D, 1, "same")], { variables: () => [filter], precision });
+  try {
+    const once = () => {
+      const started = performance.now();
+      const [y] = convolve.run([x]);
+      // A scalar out: reading 30 MB back into JavaScript would cost as much as the convolution.
+      tf.tidy(() => tf.sum(y).dataSync());
+      y.dispose();
+      return (performance.now() - started) / 1000;
+    };
+    once();
+    const best = Math.min(...Array.from({ length: runs }, once));
+    return (2 * 16 * 35 * 35 * 3 * 3 * 288 * 384) / best;
+  } finally {
+    convolve.dispose();
+    tf.dispose([filter, x]);
+  }
 }
 
 /**
@@ -68,15 +105,17 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   const inception = options.network ? await options.network.clone() : await loadInceptionV3({ weights: null, inputSize: options.inputSize ?? 299, seed: 1 });
   const { inputSize } = inception;
   const layer = options.layer ?? inception.source.featureLayer;
+  const choice = resolvePrecision(options.precision ?? inception.precisionOption);
+  const precision = choice.precision;
   const head = new Head(classes, 0.2, seed);
   const models = classifierModels(inception, layer, head);
   const logitsModel = models.full.logitsModel;
   const x = tf.randomUniform([batchSize, inputSize, inputSize, 3], 0, 255);
   const y = tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % classes), "int32");
-  const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize, layer })).dispose(), steps);
+  const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize, layer, precision })).dispose(), steps);
   // A run's other graphs, run here too so that a run of this shape afterwards records nothing: the
   // validation pass, and the head's step on features.
-  const validation = inferenceGraphs(logitsModel);
+  const validation = inferenceGraphs(logitsModel, true, precision);
   const validationSeconds = await timeSteps(() => tf.dispose(validation.run([x])), steps);
   validation.dispose();
   const headOptimizer = new Optimizer(optimizer, models.head.logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-3);
@@ -90,8 +129,8 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   // The training step the modes take: frozen bottom outside the tape, then loss and update on the rest.
   const trainSeconds = async (firstTrained: Block) => {
     setTrainable(inception, firstTrained);
-    const trained = new Optimizer(optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-4);
-    const step = networkStep(inception, logitsModel, firstTrained, trained, { classes, head });
+    const trained = new Optimizer(optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-4, {}, lossScalingFor(precision));
+    const step = networkStep(inception, logitsModel, firstTrained, trained, { classes, head, precision });
     const seconds = await timeSteps(() => step.run(x, y), steps);
     step.dispose();
     trained.dispose();
@@ -106,7 +145,8 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   const flops = { forward: forwardFlops, trainTop: forwardFlops + 2 * sum(plan("fine-tune", layer, { unfreezeFrom }).trainedBlocks), trainAll: 3 * forwardFlops };
   const onGpu = currentBuild().device === "gpu";
   const device = onGpu ? (visibleGpu()?.name ?? "GPU") : `${os.cpus()[0]?.model.trim() ?? "CPU"} x ${os.availableParallelism()}`;
-  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, head: batchSize / headSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu };
+  const peakFlops = measureConvolutionPeak(precision);
+  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, head: batchSize / headSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu, precision, precisionReason: choice.reason, peakFlops };
 }
 
 /** One training run to price: its mode, how deep it trains, its images and epochs. */
@@ -159,79 +199,121 @@ export interface Recipe {
 /** The flowers data set with the anchors' recipes: retrain.py 4,000 x 100; TF's fine-tune 2,000 x 32; 100 epochs from scratch. */
 export const FLOWERS_RECIPE: Recipe = { images: 3670, trainFraction: 0.8, retrainSteps: 4000, retrainBatch: 100, fineTuneImages: 2000 * 32, scratchEpochs: 100 };
 
-/** GPUs for estimates where none is measured: peak FP32 rate, and the TF32 tensor-core rate TensorFlow uses for convolutions on Ampere and later. */
-export const GPUS = [
-  { name: "NVIDIA T4", peakFlops: 8.1e12, tensorCore: false },
-  { name: "NVIDIA A100", peakFlops: 156e12, tensorCore: true },
-  { name: "NVIDIA H100 SXM", peakFlops: 495e12, tensorCore: true },
+/**
+ * GPUs for estimates where none is measured: peak rates from the vendors' data sheets (dense, no sparsity):
+ * FP32, the TF32 tensor-core rate TensorFlow uses for float32 convolutions from Ampere on, and the float16
+ * tensor-core rate mixed precision uses. The K80 (2014, one of the board's two GPUs, as TensorFlow sees it)
+ * is what a cloud GPU VM of 2017 had.
+ */
+export const GPUS: { name: string; fp32: number; tf32: number | null; fp16: number | null }[] = [
+  { name: "NVIDIA K80", fp32: 4.37e12, tf32: null, fp16: null },
+  { name: "NVIDIA T4", fp32: 8.1e12, tf32: null, fp16: 65e12 },
+  { name: "NVIDIA A100", fp32: 19.5e12, tf32: 156e12, fp16: 312e12 },
+  { name: "NVIDIA H100 SXM", fp32: 67e12, tf32: 495e12, fp16: 990e12 },
 ];
 /**
  * Assumed share of a GPU's peak an Inception-v3 training step reaches in TensorFlow: 30 % of FP32 without
- * tensor cores, 15 % of TF32 with them (published Inception-v3 training rates correspond to about these).
+ * tensor cores, 15 % of the tensor-core rate with them (published Inception-v3 training rates correspond to about these).
  */
 export const GPU_UTILISATION = { fp32: 0.3, tensorCore: 0.15 };
 
-/** This CPU's peak, assumed: 32 FP32 operations per cycle per core (two 256-bit fused multiply-add units). */
-function cpuPeakFlops(): number {
-  const mhz = os.cpus()[0]?.speed || 2000;
-  return os.availableParallelism() * mhz * 1e6 * 32;
+/** The rate a GPU is estimated at for work at `precision`: its tensor cores where it has them for it, else FP32. */
+export function gpuRate(gpu: (typeof GPUS)[number], precision: Precision): { flops: number; what: string } {
+  const tensor = precision === "float32" ? gpu.tf32 : gpu.fp16;
+  return tensor ? { flops: tensor * GPU_UTILISATION.tensorCore, what: precision === "float32" ? "TF32" : "float16" } : { flops: gpu.fp32 * GPU_UTILISATION.fp32, what: "FP32" };
+}
+
+export interface CostModelOptions {
+  recipe?: Recipe;
+  /** Seconds of one head-only step of the recipe's retraining batch on cached features, measured or estimated. */
+  headStepSeconds?: number;
+  /** The same work measured at float32, for a column of what it would have cost without lower precision. */
+  float32?: Throughput;
+}
+
+interface CostRow {
+  mode: string;
+  work: string;
+  seconds: number;
+  flops: number;
+  /** At float32, where that was measured too. */
+  float32Seconds?: number;
+}
+
+/** The recipe's four runs priced from one throughput measurement. */
+function priceRecipe(t: Throughput, r: Recipe, headStepSeconds: number): CostRow[] {
+  const train = Math.round(r.images * r.trainFraction);
+  return [
+    {
+      mode: "retrain the final layer",
+      work: `${r.images} images forward once (${t.forward.toFixed(1)}/s), then ${r.retrainSteps} head steps of ${r.retrainBatch} on cached features`,
+      seconds: r.images / t.forward + r.retrainSteps * headStepSeconds,
+      flops: r.images * t.flops.forward,
+    },
+    { mode: `fine-tune from ${t.unfreezeFrom}`, work: `${r.fineTuneImages} training image passes at ${t.trainTop.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainTop, flops: r.fineTuneImages * t.flops.trainTop },
+    { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, flops: r.fineTuneImages * t.flops.trainAll },
+    { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, flops: r.scratchEpochs * train * t.flops.trainAll },
+  ];
 }
 
 export class CostModel extends Displayable {
-  readonly rows: { mode: string; work: string; seconds: number; flops: number }[];
+  readonly recipe: Recipe;
+  readonly rows: CostRow[];
   /** Each recipe on each of GPUS, estimated from its operations (where no GPU was measured). */
-  readonly gpuEstimates: { name: string; seconds: number[] }[];
-  /** Share of this machine's peak that its training step reached (CPU: peak assumed, see cpuPeakFlops). */
+  readonly gpuEstimates: { name: string; rate: string; seconds: number[] }[];
+  /**
+   * Share of this machine's own convolution rate (Throughput.peakFlops) that its full training step reached;
+   * null when measured on a GPU. Above 1 the measurements contradict each other, and the model refuses to exist.
+   */
   readonly utilisation: number | null;
 
   constructor(
     readonly throughput: Throughput,
-    readonly recipe: Recipe = FLOWERS_RECIPE,
-    /** Seconds of one head-only step of `retrainBatch` images on cached features, measured or estimated. */
-    headStepSeconds = 0.002,
+    options: CostModelOptions = {},
   ) {
     super();
     const t = throughput;
-    const r = recipe;
-    const train = Math.round(r.images * r.trainFraction);
-    this.rows = [
-      {
-        mode: "retrain the final layer",
-        work: `${r.images} images forward once (${t.forward.toFixed(1)}/s), then ${r.retrainSteps} head steps of ${r.retrainBatch} on cached features`,
-        seconds: r.images / t.forward + r.retrainSteps * headStepSeconds,
-        flops: r.images * t.flops.forward,
-      },
-      {
-        mode: `fine-tune from ${t.unfreezeFrom}`,
-        work: `${r.fineTuneImages} training image passes at ${t.trainTop.toFixed(2)}/s`,
-        seconds: r.fineTuneImages / t.trainTop,
-        flops: r.fineTuneImages * t.flops.trainTop,
-      },
-      { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, flops: r.fineTuneImages * t.flops.trainAll },
-      { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, flops: r.scratchEpochs * train * t.flops.trainAll },
-    ];
-    this.gpuEstimates = t.onGpu ? [] : GPUS.map((gpu) => ({ name: gpu.name, seconds: this.rows.map((row) => row.flops / (gpu.peakFlops * (gpu.tensorCore ? GPU_UTILISATION.tensorCore : GPU_UTILISATION.fp32))) }));
-    this.utilisation = t.onGpu ? null : (t.trainAll * t.flops.trainAll) / cpuPeakFlops();
+    this.recipe = options.recipe ?? FLOWERS_RECIPE;
+    const headStepSeconds = options.headStepSeconds ?? 0.002;
+    const float32 = options.float32 && priceRecipe(options.float32, this.recipe, headStepSeconds);
+    this.rows = priceRecipe(t, this.recipe, headStepSeconds).map((row, i) => ({ ...row, ...(float32 ? { float32Seconds: float32[i].seconds } : {}) }));
+    this.gpuEstimates = t.onGpu ? [] : GPUS.map((gpu) => ({ name: gpu.name, rate: gpuRate(gpu, t.precision).what, seconds: this.rows.map((row) => row.flops / gpuRate(gpu, t.precision).flops) }));
+    this.utilisation = t.onGpu ? null : (t.trainAll * t.flops.trainAll) / t.peakFlops;
+    if (this.utilisation !== null && this.utilisation > 1) {
+      throw new Error(
+        `The measured training step (${((t.trainAll * t.flops.trainAll) / 1e9).toFixed(0)} GFLOP/s) is faster than this machine's own convolution rate at ${t.precision} ` +
+          `(${(t.peakFlops / 1e9).toFixed(0)} GFLOP/s): one of the two measurements is off (was the machine busy?). Measure again with measureThroughput().`,
+      );
+    }
   }
 
   table(): Table {
     const t = this.throughput;
-    const measured = `${t.device} (measured)`;
+    const float32 = this.rows[0].float32Seconds !== undefined && t.precision !== "float32";
     return new Table(
-      ["mode", "work", measured, "x retrain", ...this.gpuEstimates.map((g) => `${g.name} (estimate)`)],
-      this.rows.map((row, i) => [row.mode, row.work, formatDuration(row.seconds), Number((row.seconds / this.rows[0].seconds).toFixed(1)), ...this.gpuEstimates.map((g) => formatDuration(g.seconds[i]))]),
-      `Predicted for ${this.recipe.images} images at ${t.inputSize}x${t.inputSize} (throughput measured with batch ${t.batchSize})`,
+      ["mode", "work", `${t.device}, ${t.precision} (measured)`, "x retrain", ...(float32 ? ["at float32 (measured)"] : []), ...this.gpuEstimates.map((g) => `${g.name}, ${g.rate} (estimate)`)],
+      this.rows.map((row, i) => [
+        row.mode,
+        row.work,
+        formatDuration(row.seconds),
+        Number((row.seconds / this.rows[0].seconds).toFixed(1)),
+        ...(float32 ? [formatDuration(row.float32Seconds!)] : []),
+        ...this.gpuEstimates.map((g) => formatDuration(g.seconds[i])),
+      ]),
+      `Predicted for ${this.recipe.images} images at ${t.inputSize}x${t.inputSize} (throughput measured with batch ${t.batchSize}, ${t.precisionReason})`,
     );
   }
 
   /** How the GPU columns were estimated, and how this machine compares, in one sentence. */
   assumptions(): string {
-    if (this.utilisation === null) return `Measured on ${this.throughput.device}.`;
-    const achieved = (this.throughput.trainAll * this.throughput.flops.trainAll) / 1e9;
+    if (this.utilisation === null) return `Measured on ${this.throughput.device} at ${this.throughput.precision}.`;
+    const t = this.throughput;
+    const achieved = (t.trainAll * t.flops.trainAll) / 1e9;
     return (
-      `GPU columns: the recipe's operations (${(this.throughput.flops.trainAll / 1e9).toFixed(1)} GFLOP per training image) at an assumed ${GPU_UTILISATION.fp32 * 100} % of the FP32 peak ` +
-      `(T4) or ${GPU_UTILISATION.tensorCore * 100} % of the TF32 tensor-core peak (A100, H100). This machine's training step reached ${achieved.toFixed(0)} GFLOP/s, ` +
-      `${(this.utilisation * 100).toFixed(0)} % of its assumed peak (32 FP32 operations per cycle and core).`
+      `GPU columns: the recipe's operations (${(t.flops.trainAll / 1e9).toFixed(1)} GFLOP per training image) at an assumed ${GPU_UTILISATION.tensorCore * 100} % of a GPU's ` +
+      `${t.precision === "float32" ? "TF32" : "float16"} tensor-core peak, or ${GPU_UTILISATION.fp32 * 100} % of its FP32 peak where it has no such tensor cores. ` +
+      `This machine's full training step reached ${achieved.toFixed(0)} GFLOP/s at ${t.precision}, ${(this.utilisation * 100).toFixed(0)} % of the rate of its own ` +
+      `convolution kernel at that precision (${(t.peakFlops / 1e9).toFixed(0)} GFLOP/s, measured on one 3x3 convolution).`
     );
   }
 

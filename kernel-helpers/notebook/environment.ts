@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { Table } from "../display/display";
 import { currentBuild, visibleGpu } from "../runtime/build";
+import { precisionFor } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 
 export interface EnvironmentInfo {
@@ -17,6 +18,8 @@ export interface EnvironmentInfo {
   /** Which build setup put in place: the package and its device. */
   build: string;
   gpu: string;
+  /** What precision "auto" chooses here, and why. */
+  precision: string;
   /** GPU build: the CUDA and cuDNN versions TensorFlow was built with, and whether an op ran on the GPU. */
   cuda?: string;
   gpuCheck?: string;
@@ -86,6 +89,7 @@ export class Environment extends Table {
         ["TensorFlow threads", info.tensorflowThreads],
         ["build", info.build],
         ["GPU", info.gpu],
+        ["precision (auto)", info.precision],
         ...(info.cuda ? [["CUDA (TensorFlow)", info.cuda]] : []),
         ...(info.gpuCheck ? [["ran on the GPU", info.gpuCheck]] : []),
         ["memory", `${info.memoryFreeGiB.toFixed(1)} GiB free of ${info.memoryTotalGiB.toFixed(1)} GiB`],
@@ -114,6 +118,7 @@ export function environment(): Environment {
       : "all cores (TF_NUM_INTRAOP_THREADS unset)",
     build: `${build.package} (${build.device === "gpu" ? "GPU" : "CPU"} build)`,
     gpu: describeGpu(build.device),
+    precision: (({ precision, reason }) => `${precision} (${reason.replace(/^auto: /, "")})`)(precisionFor("auto")),
     ...(build.device === "gpu" ? { cuda: cudaVersions(), gpuCheck: gpuCheck() } : {}),
     memoryTotalGiB: os.totalmem() / 2 ** 30,
     memoryFreeGiB: os.freemem() / 2 ** 30,

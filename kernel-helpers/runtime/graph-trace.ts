@@ -61,7 +61,7 @@ function nativeId(tensor: tf.Tensor): number {
 export type GraphNode =
   | { kind: "feed"; shape: number[]; dtype: number }
   | { kind: "const"; shape: number[]; dtype: number; bytes: Uint8Array }
-  | { kind: "op"; op: string; inputs: string[]; attrs: OpAttr[] };
+  | { kind: "op"; op: string; inputs: string[]; attrs: OpAttr[]; channels?: (number | null)[] };
 
 /** Node i is named `n${i}`; its outputs are `n${i}:k`. */
 export interface Recording {
@@ -138,7 +138,12 @@ class Recorder {
   }
 
   op(op: string, attrs: OpAttr[], ids: number[], outputs: TensorMetadata[]): void {
-    const name = this.add({ kind: "op", op, inputs: ids.map((id) => this.source(id)), attrs });
+    // The channels of image-shaped (NHWC) inputs: what a rewrite needs to know of shapes, and the same at every batch size.
+    const channels = ids.map((id) => {
+      const shape = this.described.get(id)?.shape;
+      return shape?.length === 4 ? shape[3] : null;
+    });
+    const name = this.add({ kind: "op", op, inputs: ids.map((id) => this.source(id)), attrs, ...(channels.some((c) => c !== null) ? { channels } : {}) });
     outputs.forEach((output, i) => this.sources.set(output.id, `${name}:${i}`));
   }
 

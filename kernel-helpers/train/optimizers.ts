@@ -23,23 +23,43 @@ const SLOTS: Record<OptimizerName, number> = { sgd: 0, momentum: 1, adam: 2, rms
 
 const scalarVariable = (value: number) => newVariable(() => tf.scalar(value));
 
+/**
+ * Dynamic loss scaling for float16 (Keras' LossScaleOptimizer): float16 gradients below 6e-8 round to
+ * zero, so the loss is multiplied by a large scale before backpropagation and the gradients divided by it
+ * after; a step whose gradients overflow is skipped and the scale halved, and after `growthInterval` good
+ * steps in a row the scale doubles. bfloat16 has float32's range and needs none.
+ */
+export interface LossScaling {
+  initialScale?: number;
+  growthInterval?: number;
+}
+
 export class Optimizer {
   /** The hyperparameters as scalar variables: learningRate, and momentum / beta1, beta2, epsilon / rho. */
   readonly hyperparameters: Record<string, tf.Variable>;
   private readonly slots: tf.Variable[][];
   private readonly iterations = scalarVariable(0);
   private readonly values: Record<string, number>;
+  /** With loss scaling: the scale, and the good steps since it last changed. */
+  private readonly scaling: { scale: tf.Variable; goodSteps: tf.Variable; growthInterval: number } | null;
 
   constructor(
     readonly name: OptimizerName,
     readonly variables: tf.Variable[],
     learningRate: number,
     overrides: Record<string, number> = {},
+    lossScaling: LossScaling | null = null,
   ) {
     if (!OPTIMIZERS.includes(name)) throw new Error(`optimizer: "${name}" is not one of ${OPTIMIZERS.join(", ")}.`);
     this.values = { learningRate, ...DEFAULTS[name], ...overrides };
     this.hyperparameters = Object.fromEntries(Object.entries(this.values).map(([key, value]) => [key, scalarVariable(value)]));
     this.slots = variables.map((v) => Array.from({ length: SLOTS[name] }, () => newVariable(() => tf.zerosLike(v))));
+    this.scaling = lossScaling && { scale: scalarVariable(lossScaling.initialScale ?? 2 ** 15), goodSteps: scalarVariable(0), growthInterval: lossScaling.growthInterval ?? 2000 };
+  }
+
+  /** The loss scale now (1 without loss scaling). */
+  get lossScale(): number {
+    return this.scaling ? this.scaling.scale.dataSync()[0] : 1;
   }
 
   get learningRate(): number {
@@ -61,16 +81,32 @@ export class Optimizer {
   /** One step: the gradients of `loss` with respect to the variables, then the update. Returns the loss. */
   minimize(loss: () => tf.Scalar): tf.Scalar {
     return tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(loss, this.variables);
-      this.apply(this.variables.map((v) => grads[v.name]));
-      return value;
+      const scaling = this.scaling;
+      if (!scaling) {
+        const { value, grads } = tf.variableGrads(loss, this.variables);
+        this.apply(this.variables.map((v) => grads[v.name]));
+        return value;
+      }
+      const { value, grads } = tf.variableGrads(() => tf.mul(loss(), scaling.scale) as tf.Scalar, this.variables);
+      const unscaledLoss = tf.div(value, scaling.scale) as tf.Scalar;
+      const gradients = this.variables.map((v) => grads[v.name] && tf.div(grads[v.name], scaling.scale));
+      // Decided inside the step (a recorded graph cannot branch in JavaScript): every update is kept or undone by this flag.
+      const finite = tf.all(tf.stack(gradients.filter(Boolean).map((g) => tf.all(tf.isFinite(g))))) as tf.Scalar;
+      this.apply(gradients, finite);
+      const grown = tf.add(scaling.goodSteps, 1);
+      const growNow = tf.greaterEqual(grown, scaling.growthInterval);
+      scaling.scale.assign(tf.where(finite, tf.where(growNow, tf.mul(scaling.scale, 2), scaling.scale), tf.div(scaling.scale, 2)));
+      scaling.goodSteps.assign(tf.where(finite, tf.where(growNow, tf.zerosLike(grown), grown), tf.zerosLike(grown)));
+      return unscaledLoss;
     });
   }
 
-  private apply(gradients: tf.Tensor[]): void {
+  /** Applies one update; with `finite` (loss scaling), a step whose gradients were not all finite changes nothing. */
+  private apply(gradients: tf.Tensor[], finite?: tf.Scalar): void {
     const h = this.hyperparameters;
+    const assign = (variable: tf.Variable, value: tf.Tensor) => variable.assign(finite ? tf.where(finite, value, variable) : value);
     const t = tf.add(this.iterations, 1) as tf.Scalar;
-    this.iterations.assign(t);
+    assign(this.iterations, t);
     this.variables.forEach((variable, i) => {
       const g = gradients[i];
       if (!g) return; // not on the loss's path: nothing to update
@@ -83,28 +119,28 @@ export class Optimizer {
         case "momentum":
           // Keras' velocity holds the learning rate of each step it remembers (TensorFlow's holds gradients
           // only): the two differ once a schedule changes the rate.
-          first.assign(tf.sub(tf.mul(h.momentum, first), tf.mul(h.learningRate, g)));
+          assign(first, tf.sub(tf.mul(h.momentum, first), tf.mul(h.learningRate, g)));
           step = tf.neg(first);
           break;
         case "adam": {
-          first.assign(tf.add(tf.mul(h.beta1, first), tf.mul(tf.sub(1, h.beta1), g)));
-          second.assign(tf.add(tf.mul(h.beta2, second), tf.mul(tf.sub(1, h.beta2), tf.square(g))));
+          assign(first, tf.add(tf.mul(h.beta1, first), tf.mul(tf.sub(1, h.beta1), g)));
+          assign(second, tf.add(tf.mul(h.beta2, second), tf.mul(tf.sub(1, h.beta2), tf.square(g))));
           const size = tf.div(tf.mul(h.learningRate, tf.sqrt(tf.sub(1, tf.pow(h.beta2, t)))), tf.sub(1, tf.pow(h.beta1, t)));
           step = tf.mul(size, tf.div(first, tf.add(tf.sqrt(second), h.epsilon)));
           break;
         }
         case "rmsprop":
-          first.assign(tf.add(tf.mul(h.rho, first), tf.mul(tf.sub(1, h.rho), tf.square(g))));
+          assign(first, tf.add(tf.mul(h.rho, first), tf.mul(tf.sub(1, h.rho), tf.square(g))));
           step = tf.mul(h.learningRate, tf.div(g, tf.sqrt(tf.add(first, h.epsilon))));
           break;
       }
-      variable.assign(tf.sub(variable, step));
+      assign(variable, tf.sub(variable, step));
     });
   }
 
   /** Everything the optimizer reads besides the trained variables: its state, then its hyperparameters. */
   stateVariables(): tf.Variable[] {
-    return [...this.slots.flat(), this.iterations, ...Object.values(this.hyperparameters)];
+    return [...this.slots.flat(), this.iterations, ...Object.values(this.hyperparameters), ...(this.scaling ? [this.scaling.scale, this.scaling.goodSteps] : [])];
   }
 
   dispose(): void {

@@ -39,6 +39,9 @@ export function blockFlops(inception: Inception): Map<string, number> {
   return new Map(inception.summary().blocks.map((b) => [b.block, b.gflops * 1e9]));
 }
 
+/** Loss scaling where gradients need it: float16's range ends at 65,504 and below 6e-8 (Keras' mixed_float16 does the same). */
+export const lossScalingFor = (precision: Precision) => (precision === "float16" ? {} : null);
+
 /** Makes exactly the blocks from `firstTrained` up (and the head) trainable; null freezes the network. */
 export function setTrainable(inception: Inception, firstTrained: Block | null): void {
   const trained = firstTrained === null ? [] : BLOCKS.slice(BLOCKS.indexOf(firstTrained));
@@ -179,7 +182,7 @@ function phase(parts: Omit<Phase<TensorBatch>, "learningRate" | "dispose"> & { o
 export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, learningRate: number, epochs: number, flopsPerImage: number): Phase<TensorBatch> {
   const random = seededRandom(setup.settings.seed + 17);
   const trainCount = setup.data.files("train").length;
-  const optimizer = new Optimizer(setup.settings.optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
+  const optimizer = new Optimizer(setup.settings.optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), learningRate, {}, lossScalingFor(setup.precision));
   const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, precision: setup.precision, head: setup.head });
   const validationLogits = inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
   return phase({
