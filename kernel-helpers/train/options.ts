@@ -147,7 +147,7 @@ function checkCallback(callback: unknown): void {
   if (isTfjsCallback(callback)) return;
   const hooks = Object.keys(HOOKS);
   for (const name of memberNames(callback)) {
-    if (!(name in HOOKS)) {
+    if (!hooks.includes(name)) {
       // State and helpers of the user's own are fine; a name that looks like a hook is a mistake.
       if (/^[oO]n[A-Z_]/.test(name) || closest(name, hooks)) throw new Error(`callbacks: there is no hook "${name}", so it would never be called. ${suggestion(name, hooks, "hooks")}`);
       continue;

@@ -27,7 +27,7 @@ export function listenForInterrupt(): InterruptFlag {
     if (!kernel) {
       process.off("SIGINT", onSignal);
       const nodeHandlesNext = process.listenerCount("SIGINT") === 0;
-      console.warn(`inception-lab: interrupted: stopping after the current step${nodeHandlesNext ? "; Ctrl-C again ends the process now" : ""}.`);
+      console.warn(`inception-lab: interrupted: stopping after the current batch${nodeHandlesNext ? "; Ctrl-C again ends the process now" : ""}.`);
     }
     for (const listener of [...listeners]) listener();
   };
