@@ -5,12 +5,14 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "inception-lab";
+import { forLoop } from "../kernel-helpers/train/callback-adapter";
 import { EarlyStopping, KeepBestWeights, StopOnInterrupt, StopOnNaN, TimeBudget } from "../kernel-helpers/train/callbacks";
 import { Checkpoint, readCheckpoint, type RunIdentity } from "../kernel-helpers/train/checkpoint";
 import { type Callback, type EpochRecord, type Phase, TrainingLoop } from "../kernel-helpers/train/loop";
 import { Optimizer } from "../kernel-helpers/train/optimizers";
 import { cosineDecay, stepDecay } from "../kernel-helpers/train/schedules";
 import { TrainingStep } from "../kernel-helpers/train/step";
+import { listenForInterrupt } from "../kernel-helpers/util/interrupt";
 import { scratch } from "./helpers";
 
 /** A dense 1 -> 1 layer: two weights, kernel and bias. */
@@ -142,13 +144,76 @@ test("the time budget stops at a step boundary", async () => {
 
 test("an interrupt stops at the next step boundary, without validating the unfinished epoch", async () => {
   const { variables } = twoWeights();
-  const flag = { requested: false, release() {} };
-  const raise: Callback = { onBatchEnd: (record: { step: number }) => void (record.step === 5 && (flag.requested = true)) };
+  const flag = listenForInterrupt();
+  const raise: Callback = { onBatchEnd: (record: { step: number }) => void (record.step === 5 && process.emit("SIGINT")) };
   const loop = new TrainingLoop([fakePhase(variables, { epochs: 10, stepsPerEpoch: 2, accuracies: new Array(10).fill(0.5) })], [raise, new StopOnInterrupt(flag)]);
-  await loop.run();
+  try {
+    await loop.run();
+  } finally {
+    flag.release();
+  }
   assert.equal(loop.stopReason, "interrupted");
   assert.equal(loop.history.steps.length, 5);
   assert.equal(loop.history.epochs.length, 2);
+});
+
+test("a callback of the user's that never returns is given up at an interrupt: the run ends with the best weights", async () => {
+  const { model, variables } = twoWeights();
+  const flag = listenForInterrupt();
+  const hung: Callback = {
+    onEpochEnd: (record) => {
+      if (record.epoch < 3) return;
+      setTimeout(() => process.emit("SIGINT"), 20);
+      return new Promise(() => {});
+    },
+  };
+  const loop = new TrainingLoop([fakePhase(variables, { epochs: 6, accuracies: [0.5, 0.9, 0.6, 0.7, 0.8, 0.9] })], [new KeepBestWeights(() => variables), new StopOnInterrupt(flag), forLoop(hung, flag, model)]);
+  const started = performance.now();
+  try {
+    await loop.run();
+  } finally {
+    flag.release();
+  }
+  assert.ok(performance.now() - started < 5000, `ended ${(performance.now() - started).toFixed(0)} ms after the start`);
+  assert.equal(loop.stopReason, "interrupted");
+  assert.equal(loop.history.epochs.length, 3);
+  assert.deepEqual(values(variables), [4, 4], "the weights of epoch 2, the best");
+  assert.deepEqual(loop.warnings, ["interrupted while your callback's onEpochEnd was still running: the run ended without waiting for it."]);
+});
+
+test("tfjs callbacks through the adapter: setParams and setModel first, 0-based epochs and batches, numbers in logs, model.stopTraining ends the run", async () => {
+  const { model, variables } = twoWeights();
+  const seen: { params?: Record<string, unknown>; model?: unknown; epochs: [number, Record<string, number>][]; batches: number[] } = { epochs: [], batches: [] };
+  // A subclass of tf.Callback, as a tfjs user writes one: it stops training through its model.
+  class StopAfterThird extends tf.Callback {
+    override setParams(params: Record<string, never>) {
+      super.setParams(params);
+      seen.params = { ...params };
+    }
+    override async onTrainBegin() {
+      seen.model = this.model;
+    }
+    override async onBatchEnd(batch: number) {
+      seen.batches.push(batch);
+    }
+    override async onEpochEnd(epoch: number, logs?: Record<string, number>) {
+      seen.epochs.push([epoch, { ...logs }]);
+      if (epoch === 2) this.model.stopTraining = true;
+    }
+  }
+  const flag = listenForInterrupt();
+  const loop = new TrainingLoop([fakePhase(variables, { epochs: 6, stepsPerEpoch: 3, accuracies: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] })], [forLoop(new StopAfterThird(), flag, model, { samples: 12, batchSize: 4, doValidation: true })]);
+  try {
+    await loop.run();
+  } finally {
+    flag.release();
+  }
+  assert.equal(seen.model, model);
+  assert.deepEqual(seen.params, { epochs: 6, initialEpoch: 0, steps: 3, verbose: 0, samples: 12, batchSize: 4, doValidation: true, metrics: ["loss", "acc", "val_loss", "val_acc"] });
+  assert.deepEqual(seen.batches, [0, 1, 2, 0, 1, 2, 0, 1, 2]);
+  assert.deepEqual(seen.epochs, [0, 1, 2].map((epoch) => [epoch, { loss: 1, acc: 0.5, accuracy: 0.5, val_loss: 1, val_acc: (epoch + 1) / 10, val_accuracy: (epoch + 1) / 10 }]));
+  assert.equal(loop.history.epochs.length, 3);
+  assert.equal(loop.stopReason, "stopped by StopAfterThird (model.stopTraining)");
 });
 
 test("a loss that is not a number stops the run, and weights go back to the last good ones", async () => {

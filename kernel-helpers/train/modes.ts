@@ -10,7 +10,8 @@ import type { ImageFolder } from "../data/image-folder";
 import { type Inception, loadInceptionV3, resolvePrecision } from "../network/model";
 import { tf } from "../runtime/tf";
 import { checkWritableFolder } from "../util/atomic";
-import { InterruptedError, listenForInterrupt } from "../util/interrupt";
+import { type InterruptFlag, InterruptedError, listenForInterrupt } from "../util/interrupt";
+import { forLoop, type RunFacts } from "./callback-adapter";
 import { defaultCallbacks, EarlyStopping, KeepBestWeights, ProgressBar, StopOnInterrupt, StopOnNaN, TimeBudget } from "./callbacks";
 import { Checkpoint, readCheckpoint, type RunIdentity } from "./checkpoint";
 import { Classifier, classifierModels, Head } from "./classifier";
@@ -39,8 +40,11 @@ function checkTrainingData(data: ImageFolder): void {
   if (missing.length) console.warn(`inception-lab: no training image for ${missing.map((c) => `"${c}"`).join(", ")}: the classifier cannot learn ${missing.length > 1 ? "these classes" : "this class"}.`);
 }
 
-/** The rules every run follows, then the ones layers above add (live charts), then the user's. */
-function callbacksFor(settings: Resolved, keep: tf.Variable[], checkpoint: Checkpoint | null, interrupt: ReturnType<typeof listenForInterrupt>): Callback[] {
+/**
+ * The rules every run follows, then the ones layers above add (live charts), then the user's, which the
+ * loop waits for only until an interrupt; tfjs callbacks get `model` (the classifier being trained).
+ */
+function callbacksFor(settings: Resolved, keep: tf.Variable[], checkpoint: Checkpoint | null, interrupt: InterruptFlag, model: tf.LayersModel, facts: RunFacts): Callback[] {
   return [
     new KeepBestWeights(() => keep),
     ...(checkpoint ? [checkpoint] : []),
@@ -51,7 +55,7 @@ function callbacksFor(settings: Resolved, keep: tf.Variable[], checkpoint: Check
     ...(settings.progress ? [new ProgressBar()] : []),
     ...(settings.tensorboard ? [new TensorBoardLog(path.resolve(settings.tensorboard))] : []),
     ...defaultCallbacks(settings),
-    ...settings.callbacks,
+    ...settings.callbacks.map((callback) => forLoop(callback, interrupt, model, facts)),
   ];
 }
 
@@ -93,6 +97,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
   const cache = planned.headOnFeatures ? new BottleneckCache(inception, layer, settings.cacheDir, precision.precision) : null;
   const checkpoint = checkpointDir ? new Checkpoint(checkpointDir, models.full.model, identity, classifierInfo) : null;
 
+  const facts: RunFacts = { samples: data.files("train").length, batchSize: settings.batchSize, doValidation: data.files("validation").length > 0 };
   const interrupt = listenForInterrupt();
   let features: Awaited<ReturnType<typeof bottlenecks>> | null = null;
   let loop: TrainingLoop | null = null;
@@ -101,7 +106,7 @@ async function train(mode: Mode, inception: Inception, data: ImageFolder, option
     // With distortions, training features are computed per step; validation still uses cached ones.
     features = await bottlenecks(data, cache, planned.headOnFeatures ? (hasDistortions(settings.distortions) ? ["validation"] : ["train", "validation"]) : [], interrupt);
     const resumed: History | undefined = settings.resume ? await readCheckpoint(checkpointDir!, identity, models.full.model, new Set(owned)) : undefined;
-    loop = new TrainingLoop(phasesFor(planned, setup, inception, models, features.sets), callbacksFor(settings, owned.map((w) => w.read() as tf.Variable), checkpoint, interrupt), resumed && { history: resumed });
+    loop = new TrainingLoop(phasesFor(planned, setup, inception, models, features.sets), callbacksFor(settings, owned.map((w) => w.read() as tf.Variable), checkpoint, interrupt, models.full.model, facts), resumed && { history: resumed });
     await loop.run();
   } catch (error) {
     if (!(error instanceof InterruptedError)) throw error;

@@ -5,6 +5,7 @@ import type { Distortions } from "../data/augment";
 import { inKernel } from "../display/display";
 import { type CutLayer, CUT_LAYERS } from "../network/inception";
 import { precisionFor, type PrecisionOption } from "../runtime/precision";
+import { isTfjsCallback, type UserCallback } from "./callback-adapter";
 import type { Callback } from "./loop";
 import { type OptimizerName, OPTIMIZERS } from "./optimizers";
 import { type Mode, RECIPES } from "./recipes";
@@ -40,8 +41,11 @@ export interface TrainOptions {
   progress?: boolean;
   /** Learning curves drawn live in the notebook while training (default: on in a notebook). */
   liveChart?: boolean;
-  /** Your own rules: objects with onTrainBegin / onEpochBegin / onBatchBegin / onBatchEnd / onEpochEnd / onTrainEnd. */
-  callbacks?: Callback | Callback[];
+  /**
+   * Your own rules: objects with onTrainBegin / onEpochBegin / onBatchBegin / onBatchEnd / onEpochEnd / onTrainEnd
+   * (each gets the record and the loop), or tfjs callbacks (tf.callbacks.earlyStopping(), new tf.CustomCallback({...})).
+   */
+  callbacks?: UserCallback | UserCallback[];
   /** Run each training step as one TensorFlow graph, recorded on the first step (default on; false: op by op, as tfjs runs). */
   graph?: boolean;
   /**
@@ -59,7 +63,7 @@ export interface TrainOptions {
 }
 
 export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "callbacks" | "tensorboard" | "precision">> &
-  Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "tensorboard" | "precision"> & { callbacks: Callback[] };
+  Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "tensorboard" | "precision"> & { callbacks: UserCallback[] };
 
 const OPTION_NAMES = [
   "epochs", "batchSize", "optimizer", "learningRate", "dropout", "labelSmoothing", "distortions", "earlyStopping", "seed", "layer", "inputSize", "maxSeconds",
@@ -94,12 +98,71 @@ export function closest(name: string, known: string[]): string | null {
   return ranked[0] && ranked[0].d <= 2 ? ranked[0].k : null;
 }
 
+/** "Did you mean" the closest known name, or the list of known names. */
+function suggestion(name: string, known: string[], kind: string): string {
+  const guess = closest(name, known);
+  return guess ? `Did you mean "${guess}"?` : `The ${kind} are ${known.join(", ")}.`;
+}
+
 /** Throws for keys of `given` that are not in `known`, suggesting the closest one. */
 export function checkNames(given: object, known: string[], what: string): void {
   for (const name of Object.keys(given)) {
-    if (known.includes(name)) continue;
-    const guess = closest(name, known);
-    throw new Error(`${what}: there is no option "${name}".${guess ? ` Did you mean "${guess}"?` : ` The options are ${known.join(", ")}.`}`);
+    if (!known.includes(name)) throw new Error(`${what}: there is no option "${name}". ${suggestion(name, known, "options")}`);
+  }
+}
+
+/** The hooks the loop calls, each with the parameters it passes. */
+const HOOKS: Record<keyof Callback, string> = {
+  onTrainBegin: "loop",
+  onEpochBegin: "epoch, loop",
+  onBatchBegin: "step, loop",
+  onBatchEnd: "record, loop",
+  onEpochEnd: "record, loop",
+  onTrainEnd: "loop",
+};
+
+/** The names of a function's plain parameters, read from its source (destructured ones are left out). */
+function parameterNames(hook: Function): string[] {
+  const source = Function.prototype.toString.call(hook);
+  const list = /^(?:async\s*)?(?:function\b[^(]*)?(?:[\w$]+\s*)?\(([^)]*)\)/.exec(source)?.[1] ?? /^(?:async\s+)?([\w$]+)\s*=>/.exec(source)?.[1] ?? "";
+  return list.split(",").flatMap((parameter) => /^\s*(?:\.\.\.)?([\w$]+)/.exec(parameter)?.[1] ?? []);
+}
+
+/** Every property and method of an object, its class's included. */
+function memberNames(object: object): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = object; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) Object.getOwnPropertyNames(o).forEach((name) => names.add(name));
+  names.delete("constructor");
+  return [...names];
+}
+
+/**
+ * Refuses, before any work, a callback the loop would call wrongly or never: a hook name it does not
+ * know (a misspelt one is never called), a hook that is not a function, or a hook written for Keras'
+ * (epoch, logs), which the loop would hand a record and itself. A parameter named `logs` is the sign: the
+ * library's hooks never get logs. tfjs callback objects are taken whole: the adapter calls them Keras' way.
+ */
+function checkCallback(callback: unknown): void {
+  if (typeof callback !== "object" || callback === null) throw new Error(`callbacks: ${String(callback)} is not a callback; give objects with onEpochEnd, onBatchEnd, ... methods.`);
+  if (isTfjsCallback(callback)) return;
+  const hooks = Object.keys(HOOKS);
+  for (const name of memberNames(callback)) {
+    if (!hooks.includes(name)) {
+      // State and helpers of the user's own are fine; a name that looks like a hook is a mistake.
+      if (/^[oO]n[A-Z_]/.test(name) || closest(name, hooks)) throw new Error(`callbacks: there is no hook "${name}", so it would never be called. ${suggestion(name, hooks, "hooks")}`);
+      continue;
+    }
+    const hook: unknown = (callback as Record<string, unknown>)[name];
+    const form = `${name}(${HOOKS[name as keyof Callback]})`;
+    if (typeof hook !== "function") throw new Error(`callbacks: ${name} is ${typeof hook}: give a function, ${form}.`);
+    const parameters = parameterNames(hook);
+    if (parameters.some((p) => /^logs?$/i.test(p))) {
+      const fields = /record/.test(form) ? `record.loss, record.accuracy${name === "onEpochEnd" ? ", record.valLoss, record.valAccuracy" : ""} and ` : "";
+      throw new Error(
+        `callbacks: ${name}(${parameters.join(", ")}) is written for Keras' (epoch, logs), but the library calls ${form}, with ${fields}loop.stop(reason). ` +
+          `Write it so, or keep the Keras form inside new tf.CustomCallback({ ${name}: ... }), which gets 0-based epochs and logs.loss, logs.acc, logs.val_loss, logs.val_acc.`,
+      );
+    }
   }
 }
 
@@ -168,8 +231,6 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
   checkDistortions(o.distortions);
   if (o.precision !== undefined) precisionFor(o.precision, o.graph);
   if (o.resume && !o.checkpointDir) throw new Error("resume: true needs checkpointDir, the folder of the run to continue.");
-  for (const callback of o.callbacks) {
-    if (typeof callback !== "object" || callback === null) throw new Error(`callbacks: ${String(callback)} is not a callback; give objects with onEpochEnd, onBatchEnd, ... methods.`);
-  }
+  o.callbacks.forEach(checkCallback);
   return o;
 }
