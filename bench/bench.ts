@@ -1,11 +1,13 @@
 // npm run bench: Inception Lab against Python Keras on the same machine, same inputs, batch size and
-// thread count. Each measurement runs in a fresh process (so peak RSS is its own), Keras, ours op by op
-// (tfjs' eager execution, the "before") and ours as the library runs it (steps as TensorFlow graphs)
-// alternating, each after the same warm-up steps; the table shows medians of per-step times and ratios.
-// A second table measures interactive speed: the first step of a re-run against its median step (in
-// one process, and in a new process on the same disk cache), and a 4-point learning-rate sweep against
-// Keras building and fitting a fresh model per point. BENCH_ONLY=steps or BENCH_ONLY=interactive runs
-// one table (the other is kept from the last results). Results go to bench/results.json and bench/RESULTS.md.
+// thread count. Each measurement runs in a fresh process (so peak RSS is its own): Keras at float32 and at
+// its best setting on a CPU with bfloat16 units (the mixed_bfloat16 policy), and ours (steps as TensorFlow
+// graphs) at float32 and bfloat16, alternating, each after the same warm-up steps; the table shows medians
+// of per-step times and ratios. A second table measures interactive speed: the first step of a re-run
+// against its median step (in one process, and in a new process on the same disk cache), and a 4-point
+// learning-rate sweep against Keras building and fitting a fresh model per point. A third runs a fresh full
+// fine-tune end to end (2 epochs, recording and tracing included) against Keras' fit, both at their best
+// precision. BENCH_ONLY=steps, interactive or end-to-end runs one table (the others are kept from the last
+// results). Results go to bench/results.json and bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -14,6 +16,7 @@ import { decodeBatch } from "../kernel-helpers/network/decode";
 import { syntheticShapes } from "../kernel-helpers/data/datasets";
 import type { ImageFolder } from "../kernel-helpers/data/image-folder";
 import { Table } from "../kernel-helpers/display/display";
+import { cpuFeatureFlags } from "../kernel-helpers/runtime/build";
 
 const root = path.join(__dirname, "..");
 const quick = process.env.BENCH_QUICK === "1";
@@ -42,16 +45,19 @@ interface Sample {
   peakRssMB: number;
 }
 
-const RUNTIMES = ["keras", "eager", "ours"] as const;
+const RUNTIMES = ["kerasFloat32", "kerasBfloat16", "oursFloat32", "oursBfloat16"] as const;
 type Runtime = (typeof RUNTIMES)[number];
+/** Keras' best setting on this CPU: its mixed_bfloat16 policy (1.6x float32 on a train step, measured). */
+const KERAS_POLICY: Record<string, string> = { kerasFloat32: "float32", kerasBfloat16: "mixed_bfloat16" };
+const OUR_PRECISION: Record<string, string> = { oursFloat32: "float32", oursBfloat16: "bfloat16" };
 
 function runWorker(runtime: Runtime, k: Kind): Sample {
   const args = [k.kind, String(k.batch), String(SIZE), String(k.steps)];
   const out =
-    runtime === "keras"
-      ? execFileSync(path.join(root, ".venv", "bin", "python"), [path.join(__dirname, "keras_worker.py"), ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+    runtime in KERAS_POLICY
+      ? execFileSync(path.join(root, ".venv", "bin", "python"), [path.join(__dirname, "keras_worker.py"), ...args], { env: { ...env, BENCH_POLICY: KERAS_POLICY[runtime] }, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
       : execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "ours-worker.ts"), ...args], {
-          env: { ...env, BENCH_GRAPH: runtime === "ours" ? "1" : "0" },
+          env: { ...env, BENCH_PRECISION: OUR_PRECISION[runtime] },
           encoding: "utf8",
           cwd: root,
           stdio: ["ignore", "pipe", "ignore"],
@@ -80,7 +86,7 @@ async function decodeRow(): Promise<{ imagesPerSecond: number }> {
 async function stepRows() {
   const results: Record<string, Record<Runtime, Sample[]>> = {};
   for (const k of KINDS) {
-    results[k.kind] = { keras: [], eager: [], ours: [] };
+    results[k.kind] = { kerasFloat32: [], kerasBfloat16: [], oursFloat32: [], oursBfloat16: [] };
     for (let round = 0; round < rounds; round++) {
       for (const runtime of RUNTIMES) {
         process.stdout.write(`  ${k.kind}: ${runtime} round ${round + 1}...`);
@@ -95,19 +101,45 @@ async function stepRows() {
     const r = results[k.kind];
     const rate = (samples: Sample[]) => k.batch / median(samples.flatMap((s) => s.times));
     const rss = (samples: Sample[]) => Math.max(...samples.map((s) => s.peakRssMB)) / 1024;
-    const [kerasRate, eagerRate, oursRate, kerasRss, eagerRss, oursRss] = [rate(r.keras), rate(r.eager), rate(r.ours), rss(r.keras), rss(r.eager), rss(r.ours)];
-    return { kind: k.kind, label: k.label, batch: k.batch, kerasRate, eagerRate, oursRate, speedRatio: oursRate / kerasRate, kerasRss, eagerRss, oursRss, rssRatio: oursRss / kerasRss };
+    const rates = Object.fromEntries(RUNTIMES.map((runtime) => [runtime, rate(r[runtime])])) as Record<Runtime, number>;
+    const peaks = Object.fromEntries(RUNTIMES.map((runtime) => [runtime, rss(r[runtime])])) as Record<Runtime, number>;
+    return { kind: k.kind, label: k.label, batch: k.batch, rates, peaks };
   });
   return { size: SIZE, threads, rounds, rows, decode, raw: results };
 }
 
 function stepTable(steps: Awaited<ReturnType<typeof stepRows>>): Table {
-  const forward = steps.rows.find((r) => r.kind === "features")!.oursRate;
+  const forward = steps.rows.find((r) => r.kind === "features")!.rates.oursBfloat16;
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   return new Table(
-    ["work", "batch", "Keras images/s", "ours op by op", "ours (graph)", "ours / Keras", "Keras peak RSS (GiB)", "ours op by op", "ours (graph)", "RSS ours / Keras"],
     [
-      ...steps.rows.map((r) => [r.label, r.batch, fixed(r.kerasRate), fixed(r.eagerRate), fixed(r.oursRate), `${r.speedRatio.toFixed(2)}x`, fixed(r.kerasRss), fixed(r.eagerRss), fixed(r.oursRss), `${r.rssRatio.toFixed(2)}x`]),
-      [`decode + resize JPEGs to ${steps.size}x${steps.size} (sharp)`, 32, "", "", fixed(steps.decode.imagesPerSecond), `${(steps.decode.imagesPerSecond / forward).toFixed(1)}x the forward pass`, "", "", "", ""],
+      "work",
+      "batch",
+      "images/s: Keras float32",
+      "Keras mixed_bfloat16",
+      "ours float32",
+      "ours bfloat16",
+      "ours bf16 / Keras bf16",
+      "ours bf16 / Keras f32",
+      "ours f32 / Keras f32",
+      "peak RSS (GiB): Keras f32",
+      "Keras bf16",
+      "ours f32",
+      "ours bf16",
+      "RSS ours bf16 / Keras bf16",
+    ],
+    [
+      ...steps.rows.map((r) => [
+        r.label,
+        r.batch,
+        ...RUNTIMES.map((runtime) => fixed(r.rates[runtime])),
+        x(r.rates.oursBfloat16, r.rates.kerasBfloat16),
+        x(r.rates.oursBfloat16, r.rates.kerasFloat32),
+        x(r.rates.oursFloat32, r.rates.kerasFloat32),
+        ...RUNTIMES.map((runtime) => fixed(r.peaks[runtime])),
+        x(r.peaks.oursBfloat16, r.peaks.kerasBfloat16),
+      ]),
+      [`decode + resize JPEGs to ${steps.size}x${steps.size} (sharp)`, 32, "", "", "", fixed(steps.decode.imagesPerSecond), `${(steps.decode.imagesPerSecond / forward).toFixed(1)}x our bfloat16 forward pass`, "", "", "", "", "", "", ""],
     ],
   );
 }
@@ -123,14 +155,29 @@ interface RunLine {
 const lines = (out: string): RunLine[] => out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 const SWEEP = [1e-4, 3e-4, 1e-3, 3e-3];
 
-function ours(dir: string, cache: string, rates: number[]): RunLine[] {
-  const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "rerun-worker.ts"), dir, ...rates.map(String)], {
+function ours(dir: string, cache: string, rates: number[], epochs = 1): RunLine[] {
+  const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "rerun-worker.ts"), dir, String(epochs), ...rates.map(String)], {
     env: { ...env, INCEPTION_LAB_CACHE: cache },
     encoding: "utf8",
     cwd: root,
     stdio: ["ignore", "pipe", "ignore"],
   });
   return lines(out);
+}
+
+/** The train and validation lists Keras' side reads ("path<TAB>label" per line), in `dir`. */
+function listings(data: ImageFolder, dir: string) {
+  const listing = (split: "train" | "validation") => {
+    const file = path.join(dir, `${split}.tsv`);
+    fs.writeFileSync(file, data.examples(split).map((e) => `${e.path}\t${e.label}`).join("\n") + "\n");
+    return file;
+  };
+  return [listing("train"), listing("validation")];
+}
+
+function keras(data: ImageFolder, dir: string, policy: string, epochs: number, rates: number[]): RunLine[] {
+  const args = [path.join(__dirname, "keras_sweep.py"), ...listings(data, dir), String(epochs), ...rates.map(String)];
+  return lines(execFileSync(path.join(root, ".venv", "bin", "python"), args, { env: { ...env, BENCH_POLICY: policy }, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
 }
 
 /** Full fine-tunes at 299 px, 1 epoch of 200 generated photos (batch 16), as a notebook re-runs a cell. */
@@ -144,15 +191,8 @@ async function interactiveRows() {
     const [restarted] = ours(data.dir, path.join(caches, "rerun"), [1e-3]);
     console.log(`  sweep: ours, ${SWEEP.length} points in one process, nothing recorded before...`);
     const sweepOurs = ours(data.dir, path.join(caches, "sweep"), SWEEP);
-    const listing = (split: "train" | "validation") => {
-      const file = path.join(caches, `${split}.tsv`);
-      fs.writeFileSync(file, data.examples(split).map((e) => `${e.path}\t${e.label}`).join("\n") + "\n");
-      return file;
-    };
-    console.log(`  sweep: Keras, a fresh model per point...`);
-    const sweepKeras = lines(
-      execFileSync(path.join(root, ".venv", "bin", "python"), [path.join(__dirname, "keras_sweep.py"), listing("train"), listing("validation"), ...SWEEP.map(String)], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }),
-    );
+    console.log(`  sweep: Keras (mixed_bfloat16), a fresh model per point...`);
+    const sweepKeras = keras(data, caches, "mixed_bfloat16", 1, SWEEP);
     const total = (runs: RunLine[]) => runs.reduce((sum, r) => sum + r.wall, 0);
     return { images: data.files().length, firstRun, rerun, restarted, sweep: { ours: sweepOurs, keras: sweepKeras, oursSeconds: total(sweepOurs), kerasSeconds: total(sweepKeras) } };
   } finally {
@@ -169,12 +209,39 @@ function interactiveTable(r: Awaited<ReturnType<typeof interactiveRows>>): Table
       ["re-run, another learning rate: first step / median step", `${r.rerun.first!.toFixed(2)} s / ${r.rerun.median!.toFixed(2)} s (${r.rerun.recorded} recorded)`, "", ratio(r.rerun)],
       ["re-run after a restart (new process): first step / median step", `${r.restarted.first!.toFixed(2)} s / ${r.restarted.median!.toFixed(2)} s (${r.restarted.recorded} recorded)`, "", ratio(r.restarted)],
       [
-        `${SWEEP.length}-point learning-rate sweep, 1 epoch each (Keras: fresh model per point)`,
+        `${SWEEP.length}-point learning-rate sweep, 1 epoch each (Keras mixed_bfloat16: fresh model per point)`,
         `${r.sweep.oursSeconds.toFixed(1)} s`,
         `Keras ${r.sweep.kerasSeconds.toFixed(1)} s`,
         `${(r.sweep.kerasSeconds / r.sweep.oursSeconds).toFixed(2)}x faster`,
       ],
     ],
+  );
+}
+
+/** A fresh full fine-tune, 2 epochs of 200 generated photos at 299 px (batch 16), recording and tracing included, against Keras' fit. */
+async function endToEndRows() {
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-e2e-"));
+  try {
+    const runs: { ours: number[]; keras: number[]; kerasFloat32: number[] } = { ours: [], keras: [], kerasFloat32: [] };
+    for (let round = 0; round < rounds; round++) {
+      console.log(`  end to end, round ${round + 1}: ours (auto precision, nothing recorded before)...`);
+      runs.ours.push(ours(data.dir, path.join(dir, `cache-${round}`), [1e-4], 2)[0].wall);
+      console.log(`  end to end, round ${round + 1}: Keras mixed_bfloat16 fit, then float32...`);
+      runs.keras.push(keras(data, dir, "mixed_bfloat16", 2, [1e-4])[0].wall);
+      runs.kerasFloat32.push(keras(data, dir, "float32", 2, [1e-4])[0].wall);
+    }
+    return { images: data.files().length, ...runs };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function endToEndTable(r: Awaited<ReturnType<typeof endToEndRows>>): Table {
+  const [ours, keras, kerasFloat32] = [median(r.ours), median(r.keras), median(r.kerasFloat32)];
+  return new Table(
+    ["work", "ours (auto: bfloat16)", "Keras mixed_bfloat16", "Keras float32", "Keras bf16 / ours", "Keras f32 / ours"],
+    [[`fresh full fine-tune, 2 epochs of ${r.images} images, recording included`, `${ours.toFixed(1)} s`, `${keras.toFixed(1)} s`, `${kerasFloat32.toFixed(1)} s`, `${(keras / ours).toFixed(2)}x`, `${(kerasFloat32 / ours).toFixed(2)}x`]],
   );
 }
 
@@ -185,21 +252,22 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const file = path.join(__dirname, "results.json");
   const previous = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
   // Results written before the interactive table held the step rows at the top level.
-  const kept = { steps: previous.steps ?? (previous.rows ? previous : undefined), interactive: previous.interactive };
+  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd };
   console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
-  const steps = only === "interactive" ? kept.steps : await stepRows();
-  const interactive = only === "steps" ? kept.interactive : await interactiveRows();
+  const steps = only && only !== "steps" ? kept.steps : await stepRows();
+  const interactive = only && only !== "interactive" ? kept.interactive : await interactiveRows();
+  const endToEnd = only && only !== "end-to-end" ? kept.endToEnd : await endToEndRows();
   const stamp = new Date().toISOString();
   const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, steps, interactive }, null, 1));
-  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\` or \`interactive\` for one table).`, ""];
+  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd }, null, 1));
+  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\` or \`end-to-end\` for one table).`, ""];
   if (steps) {
     const table = stepTable(steps);
     console.log(`\n${table.toText()}`);
     markdown.push(
       "## Steps",
       "",
-      `Inception-v3 ${steps.size}x${steps.size}, ${steps.threads} TensorFlow threads, ${steps.rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps; "ours (graph)" is the library as it runs, "op by op" the same code with \`graph: false\`.`,
+      `Inception-v3 ${steps.size}x${steps.size}, ${steps.threads} TensorFlow threads, ${steps.rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps. Keras at float32 and with its \`mixed_bfloat16\` policy (its best setting on a CPU with bfloat16 units); ours as the library runs (steps as graphs) at float32 and bfloat16. The head step stays float32 in ours (a 2048 x classes matrix product).`,
       "",
       ...markdownTable(table),
       "",
@@ -211,7 +279,19 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
     markdown.push(
       "## Interactive speed",
       "",
-      `Full fine-tunes at 299x299 from random weights, 1 epoch over ${interactive.images} generated images (80 % training, batch 16, validation each epoch), as a notebook re-runs a training cell; the first and median step of each run, and a learning-rate sweep (${SWEEP.join(", ")}) against Keras building and fitting a fresh model per point in one script. Each side starts with nothing recorded or traced.`,
+      `Full fine-tunes at 299x299 from random weights, 1 epoch over ${interactive.images} generated images (80 % training, batch 16, validation each epoch), as a notebook re-runs a training cell, at the library's default precision ("auto"); the first and median step of each run, and a learning-rate sweep (${SWEEP.join(", ")}) against Keras (mixed_bfloat16) building and fitting a fresh model per point in one script. Each side starts with nothing recorded or traced.`,
+      "",
+      ...markdownTable(table),
+      "",
+    );
+  }
+  if (endToEnd) {
+    const table = endToEndTable(endToEnd);
+    console.log(`\n${table.toText()}`);
+    markdown.push(
+      "## End to end",
+      "",
+      `A fresh full fine-tune at 299x299 from random weights, 2 epochs over ${endToEnd.images} generated images (80 % training, batch 16, validation each epoch), in a fresh process with nothing recorded or traced: ours at its default precision ("auto"), Keras building, compiling and fitting a fresh model; ${endToEnd.ours.length} round(s), medians of wall times.`,
       "",
       ...markdownTable(table),
       "",

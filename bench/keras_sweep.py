@@ -1,6 +1,6 @@
 """Interactive speed, Keras' side (bench.ts runs it): a learning-rate sweep as a Keras notebook does it,
 a fresh InceptionV3 built, compiled and fitted for one epoch per point, over the same images and split
-as the library's run. Prints one JSON line per point. usage: keras_sweep.py TRAIN_LIST VALIDATION_LIST LR [LR ...]
+as the library's run. Prints one JSON line per point. usage: keras_sweep.py TRAIN_LIST VALIDATION_LIST EPOCHS LR [LR ...]
 (each list: a file with one "path<TAB>label" per line)."""
 import json
 import os
@@ -24,9 +24,12 @@ def load(listing):
     return images.astype("float32"), np.array([int(label) for _, label in rows])
 
 
+# Keras at its best setting on a CPU with bfloat16 units: BENCH_POLICY=mixed_bfloat16 (float32 by default).
+keras.mixed_precision.set_global_policy(os.environ.get("BENCH_POLICY", "float32"))
 train, validation = load(sys.argv[1]), load(sys.argv[2])
 classes = int(max(train[1].max(), validation[1].max())) + 1
-for rate in map(float, sys.argv[3:]):
+epochs = int(sys.argv[3])
+for rate in map(float, sys.argv[4:]):
     started = time.perf_counter()
     keras.utils.set_random_seed(0)
     inputs = keras.Input((299, 299, 3))
@@ -34,5 +37,5 @@ for rate in map(float, sys.argv[3:]):
     outputs = keras.layers.Dense(classes)(keras.layers.Dropout(0.2)(keras.layers.GlobalAveragePooling2D()(base.output)))
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.Adam(rate), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train[0], train[1], batch_size=16, epochs=1, validation_data=validation, validation_batch_size=32, verbose=0)
+    model.fit(train[0], train[1], batch_size=16, epochs=epochs, validation_data=validation, validation_batch_size=32, verbose=0)
     print(json.dumps({"learningRate": rate, "wall": time.perf_counter() - started}), flush=True)

@@ -1,12 +1,13 @@
 // Inception Lab side of the benchmark: the same work as keras_worker.py through the library's own
 // paths (features(), the training step of the modes), timed step by step after warm-up steps (BENCH_WARMUP), as JSON;
-// BENCH_GRAPH=0 runs op by op.
+// BENCH_GRAPH=0 runs op by op; BENCH_PRECISION (default float32) the precision of the network's work.
 // usage: ours-worker.ts KIND BATCH SIZE STEPS
 import { loadInceptionV3, tf } from "inception-lab";
 import { attachHead, Head } from "../kernel-helpers/train/classifier";
 import { Optimizer } from "../kernel-helpers/train/optimizers";
 import { networkStep, setTrainable } from "../kernel-helpers/train/phases";
 import { TrainingStep } from "../kernel-helpers/train/step";
+import type { Precision } from "../kernel-helpers/runtime/precision";
 
 const [kind, batchArg, sizeArg, stepsArg] = process.argv.slice(2);
 const [batch, size, steps] = [Number(batchArg), Number(sizeArg), Number(stepsArg)];
@@ -28,6 +29,7 @@ async function timed(step: () => Promise<void> | void): Promise<number[]> {
   let times: number[];
   // The training steps of the modes: the head phase's, and networkStep (frozen bottom outside the tape).
   const graph = process.env.BENCH_GRAPH !== "0";
+  const precision = (process.env.BENCH_PRECISION ?? "float32") as Precision;
   const adam = (model: tf.LayersModel, learningRate: number) => new Optimizer("adam", model.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
   if (kind === "head") {
     const head = new Head(CLASSES, 0.2, 0);
@@ -37,7 +39,7 @@ async function timed(step: () => Promise<void> | void): Promise<number[]> {
     const features = tf.randomNormal([batch, 2048]);
     times = await timed(() => void step.run(features, labels));
   } else {
-    const inception = await loadInceptionV3({ weights: null, inputSize: size, seed: 0 });
+    const inception = await loadInceptionV3({ weights: null, inputSize: size, seed: 0, precision });
     const x = tf.randomUniform([batch, size, size, 3], 0, 255);
     if (kind === "features") {
       times = await timed(async () => {
@@ -50,9 +52,9 @@ async function timed(step: () => Promise<void> | void): Promise<number[]> {
       setTrainable(inception, firstTrained);
       const head = new Head(CLASSES, 0.2, 0);
       const { logitsModel } = attachHead(inception, "mixed10", head);
-      const step = networkStep(inception, logitsModel, firstTrained, adam(logitsModel, 1e-4), { classes: CLASSES, graph, head });
+      const step = networkStep(inception, logitsModel, firstTrained, adam(logitsModel, 1e-4), { classes: CLASSES, graph, head, precision });
       times = await timed(() => void step.run(x, labels));
     }
   }
-  console.log(JSON.stringify({ runtime: "ours", kind, batch, times, peakRssMB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(JSON.stringify({ runtime: "ours", precision, kind, batch, times, peakRssMB: process.resourceUsage().maxRSS / 1024 }));
 })();

@@ -1,21 +1,24 @@
 // Interactive speed, the library's side (bench.ts runs it): full fine-tunes at 299 px over the same
 // images, as a notebook re-runs a training cell. Prints one JSON line per run: wall time, first step,
-// median step, graphs recorded. usage: rerun-worker.ts DATA_DIR LEARNING_RATE [LEARNING_RATE ...]
+// median step, graphs recorded. usage: rerun-worker.ts DATA_DIR EPOCHS LEARNING_RATE [LEARNING_RATE ...]
+// (the network's precision is "auto", the library's default)
 // (INCEPTION_LAB_CACHE decides whether graphs recorded by an earlier process are found.)
 import { fineTune, imageFolder, loadInceptionV3 } from "inception-lab";
 import { graphStats } from "../kernel-helpers/runtime/graph";
 
 (async () => {
-  const [dir, ...rates] = process.argv.slice(2);
+  const [dir, epochs, ...rates] = process.argv.slice(2);
+  const started = performance.now();
   const data = await imageFolder(dir, { minImagesPerClass: 1 });
   const inception = await loadInceptionV3({ weights: null, inputSize: 299, seed: 0 });
-  for (const learningRate of rates.map(Number)) {
+  for (const [i, learningRate] of rates.map(Number).entries()) {
     const recorded = graphStats.recorded;
     const steps: number[] = [];
     let last = 0;
-    const started = performance.now();
-    await fineTune(inception, data, {
-      epochs: 1,
+    // The first run's wall time counts from the start of the process's work (the network's build included).
+    const runStarted = i === 0 ? started : performance.now();
+    const run = await fineTune(inception, data, {
+      epochs: Number(epochs),
       warmupEpochs: 0,
       batchSize: 16,
       learningRate,
@@ -24,6 +27,7 @@ import { graphStats } from "../kernel-helpers/runtime/graph";
       callbacks: { onTrainBegin: () => void (last = performance.now()), onBatchEnd: () => void (steps.push((performance.now() - last) / 1000), (last = performance.now())) },
     });
     const full = steps.slice(0, -1).sort((a, b) => a - b); // the last batch is smaller
-    console.log(JSON.stringify({ learningRate, wall: (performance.now() - started) / 1000, first: steps[0], median: full[Math.floor(full.length / 2)], steps, recorded: graphStats.recorded - recorded }));
+    console.log(JSON.stringify({ learningRate, precision: run.info.precision, wall: (performance.now() - runStarted) / 1000, first: steps[0], median: full[Math.floor(full.length / 2)], steps, recorded: graphStats.recorded - recorded }));
+    run.dispose();
   }
 })();
