@@ -128,7 +128,7 @@ export class Comparison extends Displayable {
         formatFlops(r.flopsPerImage),
         `${(r.trainedParameters / 1e6).toFixed(2)}M`,
       ]),
-      `${this.name}: retrain vs fine-tune vs from scratch, same split and budget`,
+      `${this.name}: retrain vs fine-tune vs from scratch, same split and budget${this.rows[0] ? `, ${this.rows[0].run.info.precision}` : ""}`,
     );
   }
 
