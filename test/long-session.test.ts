@@ -50,6 +50,7 @@ test("10 training calls in one process, modes and learning rates alternating: te
 test("run.dispose() frees the run's network copy at once; using it afterwards says so", async () => {
   const data = await syntheticShapes({ classes: 3, perClass: 10, size: 64 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
+  await collect(); // what earlier runs left to the finalizers goes first
   const before = tf.memory().numTensors;
   const tuned = await fineTune(inception, data, { epochs: 1, warmupEpochs: 0, unfreezeFrom: "mixed6", batchSize: 8, progress: false, liveChart: false });
   assert.ok(tf.memory().numTensors >= before + inception.model.weights.length, "a fine-tune holds its own network");

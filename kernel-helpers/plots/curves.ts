@@ -1,7 +1,7 @@
 // Learning curves: loss and accuracy, train and validation, after a run or drawn live while it trains
 // (a training callback the notebook layer adds to every run in a kernel).
 import { Chart, type ChartOptions, type Figure, LiveChart } from "../display/chart";
-import type { Callback, EpochRecord, History, StepRecord } from "../train/loop";
+import type { Callback, EpochRecord, History, StepRecord, TrainingLoop } from "../train/loop";
 import type { TrainingRun } from "../train/run";
 import { COLORS, layout } from "./style";
 
@@ -74,6 +74,12 @@ export class LiveCurves implements Callback {
   private readonly live = new LiveChart();
 
   constructor(readonly options: CurveOptions = {}) {}
+
+  /** A run trained further (run.fit) draws on from its earlier epochs. */
+  onTrainBegin(loop: TrainingLoop): void {
+    this.history.steps.push(...loop.history.steps);
+    this.history.epochs.push(...loop.history.epochs);
+  }
 
   private draw(force = false): void {
     this.live.frame(curvesFigure(this.history, { title: "Learning curves (live)", ...this.options }), force);

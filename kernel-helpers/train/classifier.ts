@@ -119,11 +119,11 @@ export function imageScorer(model: tf.LayersModel, inputSize: number, precision:
  * cell drops the old run, and tfjs would otherwise keep its variables (a whole network per fine-tune) for
  * the life of the kernel. `dispose()` frees them at once.
  */
-const freeWhenUnreachable = new FinalizationRegistry<tf.Variable[]>((variables) => tf.dispose(variables.filter((v) => !v.isDisposed)));
+const freeWhenUnreachable = new FinalizationRegistry<tf.Tensor[]>((tensors) => tf.dispose(tensors.filter((t) => !t.isDisposed)));
 
 export class Classifier extends Displayable {
   protected readonly score: Scorer;
-  private readonly owned: tf.Variable[];
+  private readonly owned: tf.Tensor[];
   private disposed = false;
 
   constructor(
@@ -132,12 +132,15 @@ export class Classifier extends Displayable {
     /** The precision it predicts at (runtime/precision.ts); a run's classifier computes as the run did. */
     readonly precision: Precision = "float32",
     score?: Scorer,
-    /** The weights this classifier owns and frees (default all of its model's; a retrained head shares the caller's network). */
-    owned: tf.LayerVariable[] = model.weights,
+    /**
+     * The tensors this classifier owns and frees (default its model's weights; a run passes its own list, which
+     * grows as it trains: optimizer state, and never the caller's network that a retrained head shares).
+     */
+    owned: tf.Tensor[] = model.weights.map((w) => w.read()),
   ) {
     super();
     this.score = score ?? imageScorer(model, info.inputSize, precision);
-    this.owned = owned.map((w) => w.read() as tf.Variable);
+    this.owned = owned;
     freeWhenUnreachable.register(model, this.owned, this);
   }
 

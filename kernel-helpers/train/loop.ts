@@ -71,6 +71,11 @@ export interface Callback {
 export interface Resumed {
   /** The epochs (and their steps) already trained: the loop continues after the last. */
   history: History;
+  /**
+   * The phases are new ones that follow those epochs (run.fit), numbered after the last of them; without
+   * it they are the same plan as before (a resumed checkpoint), whose epochs up to the last are skipped.
+   */
+  continued?: boolean;
 }
 
 export class TrainingLoop {
@@ -90,6 +95,9 @@ export class TrainingLoop {
   private images = 0;
   private flops = 0;
   private readonly firstEpoch: number;
+  /** Epochs and steps before this loop's phases when it continues a run (0 otherwise). */
+  private readonly epochOffset: number;
+  private readonly stepOffset: number;
 
   constructor(
     readonly phases: Phase[],
@@ -101,6 +109,8 @@ export class TrainingLoop {
     this.history.steps.push(...(resumed?.history.steps ?? []));
     this.history.epochs.push(...epochs);
     this.firstEpoch = (last?.epoch ?? 0) + 1;
+    this.epochOffset = resumed?.continued ? (last?.epoch ?? 0) : 0;
+    this.stepOffset = resumed?.continued ? this.history.steps.length : 0;
     if (last) {
       this.started -= last.seconds * 1000;
       this.images = last.images;
@@ -113,11 +123,11 @@ export class TrainingLoop {
   }
 
   get totalEpochs(): number {
-    return this.phases.reduce((sum, p) => sum + p.epochs, 0);
+    return this.epochOffset + this.phases.reduce((sum, p) => sum + p.epochs, 0);
   }
 
   get totalSteps(): number {
-    return this.phases.reduce((sum, p) => sum + p.epochs * p.stepsPerEpoch, 0);
+    return this.stepOffset + this.phases.reduce((sum, p) => sum + p.epochs * p.stepsPerEpoch, 0);
   }
 
   /** Training images per second since the start (resumed runs included). */
@@ -149,7 +159,7 @@ export class TrainingLoop {
   async run(): Promise<History> {
     // Epochs are numbered by the plan, not by how many ran: a phase that early stopping ended still
     // counts all its epochs, so a resumed run finds each epoch number in the same phase.
-    let offset = 0;
+    let offset = this.epochOffset;
     let trainEnded = false;
     try {
       await this.each((c) => c.onTrainBegin?.(this));

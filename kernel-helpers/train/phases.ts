@@ -160,9 +160,12 @@ async function* trainingImages(setup: Setup, size: number, epoch: number, random
   }
 }
 
-/** A phase from its parts; its learning rate is its optimizer's, and disposing it frees the optimizer too. */
-function phase(parts: Omit<Phase<TensorBatch>, "learningRate" | "dispose"> & { optimizer: Optimizer; dispose(): void }): Phase<TensorBatch> {
-  const { optimizer, dispose, ...rest } = parts;
+/**
+ * A phase from its parts; its learning rate is its optimizer's. The optimizer belongs to the run, which
+ * keeps it (with its moments) for the next call that trains the same variables.
+ */
+function phase(parts: Omit<Phase<TensorBatch>, "learningRate"> & { optimizer: Optimizer }): Phase<TensorBatch> {
+  const { optimizer, ...rest } = parts;
   return {
     ...rest,
     get learningRate() {
@@ -171,18 +174,13 @@ function phase(parts: Omit<Phase<TensorBatch>, "learningRate" | "dispose"> & { o
     set learningRate(value: number) {
       optimizer.learningRate = value;
     },
-    dispose: () => {
-      dispose();
-      optimizer.dispose();
-    },
   };
 }
 
 /** Trains the network from `firstTrained` up, with the head, on images. */
-export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, learningRate: number, epochs: number, flopsPerImage: number): Phase<TensorBatch> {
+export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, epochs: number, flopsPerImage: number): Phase<TensorBatch> {
   const random = seededRandom(setup.settings.seed + 17);
   const trainCount = setup.data.files("train").length;
-  const optimizer = new Optimizer(setup.settings.optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), learningRate, {}, lossScalingFor(setup.precision));
   const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, precision: setup.precision, head: setup.head });
   const validationLogits = inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
   return phase({
@@ -234,14 +232,13 @@ export function headStep(headLogits: tf.LayersModel, head: Head, optimizer: Opti
  * A phase that trains only the head on features. Without distortions the features are the cached
  * bottlenecks (retrain.py); with them, each step distorts the images and runs the frozen network.
  */
-export function headPhase(name: string, setup: Setup, inception: Inception, layer: CutLayer, headLogits: tf.LayersModel, learningRate: number, epochs: number, features: { train: FeatureSet; validation: FeatureSet }): Phase<TensorBatch> {
+export function headPhase(name: string, setup: Setup, inception: Inception, layer: CutLayer, headLogits: tf.LayersModel, optimizer: Optimizer, epochs: number, features: { train: FeatureSet; validation: FeatureSet }): Phase<TensorBatch> {
   const distortions = hasDistortions(setup.settings.distortions) ? setup.settings.distortions : null;
   const random = seededRandom(setup.settings.seed + 17);
   const n = distortions ? setup.data.files("train").length : features.train.x.shape[0];
   const width = headLogits.inputs[0].shape[1]!;
   const frozen = blockFlops(inception);
   const baseFlops = blocksUpTo(layer).reduce((sum, b) => sum + (frozen.get(b) ?? 0), 0);
-  const optimizer = new Optimizer(setup.settings.optimizer, headLogits.trainableWeights.map((w) => w.read() as tf.Variable), learningRate);
   const step = headStep(headLogits, setup.head, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph });
   return phase({
     name,

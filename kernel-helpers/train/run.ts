@@ -6,7 +6,8 @@ import { Displayable, Table } from "../display/display";
 import type { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
 import type { CutLayer } from "../network/inception";
-import type { Resolved } from "./options";
+import { checkNames, resolve, type Resolved, type TrainOptions } from "./options";
+import type { CallOutcome, Trainer } from "./trainer";
 import type { Mode } from "./recipes";
 import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
@@ -36,20 +37,97 @@ export interface RunInfo {
   checkpointsWritten: number;
   /** Problems that did not stop the run (a checkpoint that could not be written). */
   warnings: string[];
-  /** Seconds of the whole call, feature extraction included. */
+  /** Seconds of every call so far (the first and each fit), feature extraction included. */
   seconds: number;
   trainImages: number;
+  /** Training calls so far: the first, then one per fit. */
+  calls: number;
 }
+
+/** What run.fit takes: how many more epochs, and what may change between calls. */
+export interface FitOptions {
+  /** Epochs to train further; numbering continues after the run's last epoch. */
+  epochs: number;
+  learningRate?: number;
+  /** fine-tune, from-scratch: train the blocks from this one up from now on ("all": every layer). */
+  unfreezeFrom?: TrainOptions["unfreezeFrom"];
+  batchSize?: number;
+  dropout?: number;
+  labelSmoothing?: number;
+  earlyStopping?: number | false;
+  maxSeconds?: number;
+  callbacks?: TrainOptions["callbacks"];
+  progress?: boolean;
+  liveChart?: boolean;
+}
+const FIT_OPTIONS = ["epochs", "learningRate", "unfreezeFrom", "batchSize", "dropout", "labelSmoothing", "earlyStopping", "maxSeconds", "callbacks", "progress", "liveChart"];
 
 /** The result of a training call: history, the trained classifier, evaluation, prediction and saving. */
 export class TrainingRun extends Displayable {
+  private disposed = false;
+
   constructor(
     readonly info: RunInfo,
-    readonly history: History,
+    history: History,
     readonly classifier: Classifier,
     readonly data: ImageFolder,
+    /** The state the run trains further with (run.fit); null for a run that cannot (made from files). */
+    private readonly trainer: Trainer | null = null,
+    /** The options of the first call, which later calls start from. */
+    private readonly options: TrainOptions = {},
   ) {
     super();
+    if (!trainer) this.ownHistory = history;
+  }
+
+  private ownHistory: History | null = null;
+
+  /** Every step and epoch so far, of every call. */
+  get history(): History {
+    return this.trainer?.history ?? this.ownHistory!;
+  }
+
+  /** Adds one call's outcome to the run's info. */
+  record(outcome: CallOutcome): void {
+    const i = this.info;
+    i.calls++;
+    i.seconds += outcome.seconds;
+    i.bottlenecks ??= outcome.features;
+    i.stopReason = outcome.stopReason;
+    i.interrupted = outcome.stopReason === "interrupted";
+    i.outOfTime = outcome.stopReason === "time budget reached";
+    i.stoppedEarly = outcome.stoppedEarly;
+    i.checkpointsWritten = outcome.checkpointsWritten;
+    i.warnings.push(...outcome.warnings.filter((w) => !i.warnings.includes(w)));
+    if (this.trainer) {
+      i.trainedBlocks = this.trainer.plan.trainedBlocks;
+      i.trainableParameters = this.trainer.trainableParameters();
+    }
+  }
+
+  /**
+   * Trains the run further from where it stands (its current weights, its optimizers' moments), as Keras'
+   * model.fit called again: `epochs` more, numbered after the last; the history, the live chart, keep-best
+   * and early stopping go on over every epoch so far; cached features and recorded graphs are reused. A
+   * retraining trains its head; a fine-tune or a run from scratch its network, from `unfreezeFrom` if given
+   * (fastai's freeze and unfreeze). An interrupted run continues too. Resolves to this run.
+   */
+  async fit(options: FitOptions): Promise<TrainingRun> {
+    if (this.disposed) throw new Error("fit: this run was disposed (run.dispose()); train a new one.");
+    if (!this.trainer) throw new Error("fit: this run was not trained in this process (it was loaded): train a new one, or fine-tune its network.");
+    checkNames(options, FIT_OPTIONS, "fit");
+    if (options.epochs === undefined) throw new Error("fit: give epochs, the number of epochs to train further (e.g. run.fit({ epochs: 2 })).");
+    const trainer = this.trainer;
+    const { unfreezeFrom, ...rest } = options;
+    const settings = resolve(this.mode, { ...this.options, ...rest, unfreezeFrom: unfreezeFrom ?? this.options.unfreezeFrom, resume: false });
+    if (unfreezeFrom !== undefined) trainer.retrainFrom(unfreezeFrom);
+    trainer.setup.settings = settings;
+    tf.tidy(() => trainer.setup.head.dropoutRate.assign(tf.scalar(settings.dropout)));
+    const retraining = this.mode === "retrain-final-layer";
+    remember(this);
+    const outcome = await trainer.call(settings, () => [retraining ? trainer.headPhase("head", settings.epochs, settings.learningRate) : trainer.networkPhase(settings.epochs, settings.learningRate)], { needsFeatures: retraining });
+    this.record(outcome);
+    return this;
   }
 
   get mode(): Mode {
@@ -98,7 +176,9 @@ export class TrainingRun extends Displayable {
    * is freed the same way when JavaScript collects it; dispose() frees it now.
    */
   dispose(): void {
+    this.disposed = true;
     this.classifier.dispose();
+    this.trainer?.dispose();
   }
 
   /** Training images per second in the last phase (the one that defines the mode), from its steps. */
