@@ -49,6 +49,12 @@ export interface TrainOptions {
   /** Run each training step as one TensorFlow graph, recorded on the first step (default on; false: op by op, as tfjs runs). */
   graph?: boolean;
   /**
+   * fineTune of the top blocks without distortions: run the frozen blocks once per image and keep their output
+   * (in memory, on disk beside the feature cache when large), so later epochs cost only the trained blocks
+   * (default on; data/activations.ts).
+   */
+  frozenBottomCache?: boolean;
+  /**
    * The precision of the network's work (features, the frozen bottom, the trained blocks forward and
    * backward, validation): "auto", "float32", "bfloat16" or "float16"; default: the network's (loadInceptionV3's
    * `precision`, itself "auto"). Weights, batch-norm statistics, the loss and the optimizer stay float32.
@@ -67,7 +73,7 @@ export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "
 
 const OPTION_NAMES = [
   "epochs", "batchSize", "optimizer", "learningRate", "dropout", "labelSmoothing", "distortions", "earlyStopping", "seed", "layer", "inputSize", "maxSeconds",
-  "cacheDir", "checkpointDir", "tensorboard", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate", "precision",
+  "cacheDir", "checkpointDir", "tensorboard", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate", "precision", "frozenBottomCache",
 ];
 const DISTORTIONS: Record<keyof Distortions, [number, number] | "boolean"> = {
   flipLeftRight: "boolean",
@@ -196,6 +202,7 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
     unfreezeFrom: "all",
     warmupLearningRate: 1e-3,
     graph: true,
+    frozenBottomCache: true,
     ...given,
     callbacks: given.callbacks === undefined ? [] : [given.callbacks].flat(),
   };
@@ -222,7 +229,7 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
   if (o.layer !== undefined && !CUT_LAYERS.includes(o.layer)) throw new Error(`layer: "${o.layer}" is not a cut point; use one of ${CUT_LAYERS.join(", ")}.`);
   if (o.inputSize !== undefined) wholeAtLeast("inputSize", o.inputSize, 75);
   if (o.unfreezeFrom !== "all" && !CUT_LAYERS.includes(o.unfreezeFrom)) throw new Error(`unfreezeFrom: "${o.unfreezeFrom}" is not a block; use "all" or one of ${CUT_LAYERS.join(", ")}.`);
-  for (const name of ["resume", "progress", "liveChart", "graph"] as const) {
+  for (const name of ["resume", "progress", "liveChart", "graph", "frozenBottomCache"] as const) {
     if (typeof o[name] !== "boolean") throw new Error(`${name} is ${JSON.stringify(o[name])}: use true or false.`);
   }
   for (const name of ["cacheDir", "checkpointDir", "tensorboard"] as const) {

@@ -7,7 +7,10 @@ import type { BottleneckCache, BottleneckStats } from "../data/bottlenecks";
 import type { ImageFolder } from "../data/image-folder";
 import { type Block, BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
-import { inferenceGraphs, modelStructure } from "../runtime/graph";
+import type { ActivationStore } from "../data/activations";
+import type { ImageFile } from "../data/image-folder";
+import { decodeBatch } from "../network/decode";
+import { CompiledFunction, inferenceGraphs, modelStructure } from "../runtime/graph";
 import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import type { InterruptFlag } from "../util/interrupt";
@@ -22,6 +25,8 @@ import { lossAndAccuracy, TrainingStep } from "./step";
 export interface TensorBatch extends LabelledBatch {
   x: tf.Tensor;
   y: tf.Tensor1D;
+  /** x holds activations at the frozen bottom's boundary, not images. */
+  prepared?: boolean;
 }
 
 /** What every phase of one training call shares. */
@@ -113,10 +118,25 @@ export function splitForward(inception: Inception, logitsModel: tf.LayersModel, 
   const top = planFrom(logitsModel, boundary);
   const output = logitsModel.outputs[0].id;
   const frozen = bottom && inferenceGraphs(bottom, graph, precision);
+  const logits = (x: tf.Tensor, training: boolean) => runPlan(top, boundary.id, x, output, training) as tf.Tensor2D;
+  // Inference from the boundary up, for validation on cached frozen-bottom activations.
+  const topInference = new CompiledFunction(([x]) => [logits(x, false)], {
+    enabled: graph,
+    precision,
+    variables: () => logitsModel.layers.flatMap((l) => l.weights).map((w) => w.read() as tf.Variable),
+    key: () => JSON.stringify({ function: "inference from", model: modelStructure(logitsModel, false), from: firstTrainedBlock }),
+  });
   return {
     prepare: (images: tf.Tensor) => (frozen ? frozen.run([images])[0] : images),
-    logits: (x: tf.Tensor, training: boolean) => runPlan(top, boundary.id, x, output, training) as tf.Tensor2D,
-    dispose: () => frozen?.dispose(),
+    logits,
+    /** Logits in inference from activations at the boundary (what `prepare` gives). */
+    inferFrom: (x: tf.Tensor) => topInference.run([x])[0] as tf.Tensor2D,
+    /** The shape of one image's activations at the boundary, [height, width, channels]. */
+    boundaryShape: boundary.shape.slice(1) as number[],
+    dispose: () => {
+      frozen?.dispose();
+      topInference.dispose();
+    },
   };
 }
 
@@ -131,6 +151,7 @@ export function networkStep(inception: Inception, logitsModel: tf.LayersModel, f
   const step = new TrainingStep(forward.logits, optimizer, { ...options, reads, describe });
   return {
     step,
+    forward,
     run(images: tf.Tensor, labels: tf.Tensor1D) {
       const x = forward.prepare(images);
       try {
@@ -139,6 +160,8 @@ export function networkStep(inception: Inception, logitsModel: tf.LayersModel, f
         if (x !== images) x.dispose();
       }
     },
+    /** A step on activations the frozen bottom gave before (the frozen-bottom cache). */
+    runPrepared: (x: tf.Tensor, labels: tf.Tensor1D) => step.run(x, labels),
     dispose() {
       step.dispose();
       forward.dispose();
@@ -178,38 +201,106 @@ function phase(parts: Omit<Phase<TensorBatch>, "learningRate"> & { optimizer: Op
 }
 
 /** Trains the network from `firstTrained` up, with the head, on images. */
-export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, epochs: number, flopsPerImage: number): Phase<TensorBatch> {
+type Decoded = ReturnType<typeof decodeBatch>;
+
+/**
+ * Activations at the frozen bottom's boundary for a batch of examples: from the store where all are there,
+ * else decoded (`decoding`, started ahead), run through the frozen bottom and stored. Null when none decodes.
+ */
+async function boundaryBatch(setup: Setup, store: ActivationStore, forward: ReturnType<typeof splitForward>, examples: ImageFile[], size: number, decoding: Decoded | null): Promise<TensorBatch | null> {
+  const files = examples.map((e) => e.path);
+  const stored = decoding ? null : store.get(files);
+  if (stored) return { x: tf.tensor(stored, [files.length, ...forward.boundaryShape]), y: tf.tensor1d(examples.map((e) => e.label), "int32"), prepared: true };
+  const { images, decoded, failed } = await (decoding ?? decodeBatch(files, size));
+  failed.forEach(({ index, reason }) => setup.data.reportBadFile(files[index], reason));
+  if (decoded.length === 0) {
+    images.dispose();
+    return null;
+  }
+  const x = forward.prepare(images);
+  images.dispose();
+  const values = (await x.data()) as Float32Array;
+  const per = store.valuesPerImage;
+  decoded.forEach((index, row) => store.put(files[index], values.subarray(row * per, (row + 1) * per)));
+  return { x, y: tf.tensor1d(decoded.map((i) => examples[i].label), "int32"), prepared: true };
+}
+
+/**
+ * Boundary activations of `examples` in batches, in order (shuffled by `seed` when given, as
+ * ImageFolder.batches shuffles): the next batch's images decode while this one computes.
+ */
+async function* boundaryBatches(setup: Setup, store: ActivationStore, forward: ReturnType<typeof splitForward>, examples: ImageFile[], batchSize: number, size: number, seed?: number) {
+  if (seed !== undefined) shuffleInPlace(examples, seed);
+  const chunks = Array.from({ length: Math.ceil(examples.length / batchSize) }, (_, i) => examples.slice(i * batchSize, (i + 1) * batchSize));
+  const decode = (chunk: ImageFile[] | undefined) => (chunk && !store.has(chunk.map((e) => e.path)) ? decodeBatch(chunk.map((e) => e.path), size) : null);
+  let pending = decode(chunks[0]);
+  try {
+    for (let i = 0; i < chunks.length; i++) {
+      const current = pending;
+      pending = decode(chunks[i + 1]);
+      const batch = await boundaryBatch(setup, store, forward, chunks[i], size, current);
+      if (batch) yield batch;
+    }
+  } finally {
+    // Stopped early (an interrupt, a time budget): the decode started ahead is not needed.
+    void pending?.then((result) => result.images.dispose());
+  }
+}
+
+/**
+ * Trains the network from `firstTrained` up, with the head, on images. With a frozen-bottom `store`
+ * (no distortions, something frozen), the frozen blocks run once per image, in the first epoch: later epochs
+ * and validation read their activations back, in the same order, so they train exactly as without it.
+ */
+export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, epochs: number, flopsPerImage: number, store: ActivationStore | null = null): Phase<TensorBatch> {
   const random = seededRandom(setup.settings.seed + 17);
   const trainCount = setup.data.files("train").length;
   const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, precision: setup.precision, head: setup.head });
-  const validationLogits = inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
+  const validationLogits = store ? null : inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
+  const size = inception.inputSize;
   return phase({
     name,
     epochs,
     stepsPerEpoch: Math.ceil(trainCount / setup.settings.batchSize),
     flopsPerImage,
     optimizer,
-    train: (batch) => step.run(batch.x, batch.y),
+    train: (batch) => (batch.prepared ? step.runPrepared(batch.x, batch.y) : step.run(batch.x, batch.y)),
     async *batches(epoch) {
-      for await (const batch of trainingImages(setup, inception.inputSize, epoch, random)) yield { x: batch.images, y: batch.labels };
+      if (!store) {
+        for await (const batch of trainingImages(setup, size, epoch, random)) yield { x: batch.images, y: batch.labels };
+        return;
+      }
+      yield* boundaryBatches(setup, store, step.forward, setup.data.examples("train"), setup.settings.batchSize, size, setup.settings.seed + epoch);
     },
     async validate() {
       let loss = 0;
       let correct = 0;
       let count = 0;
-      for await (const batch of setup.data.batches("validation", { size: inception.inputSize, batchSize: Math.max(setup.settings.batchSize, 32) })) {
-        const n = batch.images.shape[0];
-        const result = tf.tidy(() => lossAndAccuracy(validationLogits.run([batch.images])[0] as tf.Tensor2D, batch.labels, setup.classes));
+      const batchSize = Math.max(setup.settings.batchSize, 32);
+      const add = async (logits: () => tf.Tensor2D, labels: tf.Tensor1D) => {
+        const n = labels.shape[0];
+        const result = tf.tidy(() => lossAndAccuracy(logits(), labels, setup.classes));
         loss += (await result.loss.data())[0] * n;
         correct += (await result.accuracy.data())[0] * n;
         count += n;
-        tf.dispose([batch.images, batch.labels, result.loss, result.accuracy]);
+        tf.dispose([result.loss, result.accuracy]);
+      };
+      if (store) {
+        for await (const batch of boundaryBatches(setup, store, step.forward, setup.data.examples("validation"), batchSize, size)) {
+          await add(() => step.forward.inferFrom(batch.x), batch.y);
+          tf.dispose([batch.x, batch.y]);
+        }
+      } else {
+        for await (const batch of setup.data.batches("validation", { size, batchSize })) {
+          await add(() => validationLogits!.run([batch.images])[0] as tf.Tensor2D, batch.labels);
+          tf.dispose([batch.images, batch.labels]);
+        }
       }
       return count ? { loss: loss / count, accuracy: correct / count } : null;
     },
     dispose() {
       step.dispose();
-      validationLogits.dispose();
+      validationLogits?.dispose();
     },
   });
 }

@@ -5,9 +5,10 @@
 // continues the history: epoch numbers go on, keep-best and early stopping see every epoch so far.
 import * as path from "path";
 import { hasDistortions } from "../data/augment";
+import { ActivationStore } from "../data/activations";
 import { BottleneckCache, type BottleneckStats } from "../data/bottlenecks";
 import type { ImageFolder } from "../data/image-folder";
-import type { Block, CutLayer } from "../network/inception";
+import { type Block, BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
 import type { PrecisionChoice } from "../runtime/precision";
 import { tf } from "../runtime/tf";
@@ -22,6 +23,15 @@ import type { Resolved } from "./options";
 import { blockFlops, bottlenecks, headPhase, imagePhase, lossScalingFor, setTrainable, type Setup } from "./phases";
 import { blocksUpTo, type Mode, plan, type Plan } from "./recipes";
 import { TensorBoardLog } from "./tensorboard";
+
+export interface FrozenBottomStats {
+  /** The block whose output is kept. */
+  boundary: string;
+  images: number;
+  bytesPerImage: number;
+  bytes: number;
+  onDisk: boolean;
+}
 
 /** What one call of the loop ended with. */
 export interface CallOutcome {
@@ -48,6 +58,9 @@ export class Trainer {
   features: Awaited<ReturnType<typeof bottlenecks>> | null = null;
   readonly cache: BottleneckCache | null;
   private readonly optimizers = new Map<string, Optimizer>();
+  private readonly stores = new Map<string, ActivationStore>();
+  /** What the last frozen-bottom cache made holds: at which block, for how many images, in memory or on disk. */
+  frozenBottomStats: FrozenBottomStats | null = null;
   private checkpointsWritten = 0;
 
   constructor(
@@ -100,6 +113,30 @@ export class Trainer {
     return headPhase(name, this.setup, this.inception, this.layer, this.models.head.logitsModel, optimizer, epochs, this.features!.sets);
   }
 
+  /**
+   * The frozen-bottom cache for the plan's frozen blocks (data/activations.ts), one per boundary and weights
+   * below it, or null where it does not apply: distortions change every epoch's images, and with nothing
+   * frozen (or op by op) there is nothing to keep.
+   */
+  frozenBottom(): ActivationStore | null {
+    const s = this.setup.settings;
+    const first = BLOCKS.indexOf(this.plan.firstTrained!);
+    if (!s.frozenBottomCache || !s.graph || first <= 0 || hasDistortions(s.distortions)) return null;
+    const below = BLOCKS[first - 1];
+    const boundary = this.inception.model.getLayer(below === "stem" ? "max_pooling2d_2" : below).outputShape as number[];
+    const { source, inputSize } = this.inception;
+    const description = { weights: source.id, fingerprint: this.inception.weightsFingerprint(below as CutLayer), boundary: below, preprocessing: source.preprocessing, inputSize, precision: this.precision.precision };
+    const key = JSON.stringify(description);
+    let store = this.stores.get(key);
+    if (!store) {
+      const images = this.data.files("train").length + this.data.files("validation").length;
+      store = new ActivationStore(description, boundary.slice(1).reduce((a, b) => a * b, 1), this.precision.precision, images, { root: s.cacheDir && path.join(s.cacheDir, "activations") });
+      this.stores.set(key, store);
+      this.frozenBottomStats = { boundary: below, images, bytesPerImage: store.bytesFor(), bytes: store.bytesFor(images), onDisk: store.onDisk };
+    }
+    return store;
+  }
+
   /** The network trained from the plan's first trained block up, with the head, on images. */
   networkPhase(epochs: number, learningRate: number): Phase {
     const firstTrained = this.plan.firstTrained!;
@@ -107,7 +144,7 @@ export class Trainer {
     const flops = blockFlops(this.inception);
     const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (flops.get(b) ?? 0), 0);
     const perImage = sum(blocksUpTo(this.layer)) + 2 * sum(this.plan.trainedBlocks);
-    return imagePhase(this.mode === "fine-tune" ? "fine-tune" : "train", this.setup, this.inception, this.models.full.logitsModel, firstTrained, optimizer, epochs, perImage);
+    return imagePhase(this.mode === "fine-tune" ? "fine-tune" : "train", this.setup, this.inception, this.models.full.logitsModel, firstTrained, optimizer, epochs, perImage, this.frozenBottom());
   }
 
   /** Trains the blocks from `firstTrained` up from now on (fastai's freeze and unfreeze); the head always trains. */
@@ -187,6 +224,7 @@ export class Trainer {
   /** Forgets the optimizers and the features (their tensors go with the run's classifier, in `owned`). */
   dispose(): void {
     this.optimizers.clear();
+    this.stores.clear();
     this.features = null;
   }
 }
