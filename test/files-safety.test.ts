@@ -91,6 +91,29 @@ test("re-exporting into a folder the library wrote works, and loadClassifier rea
   await assert.rejects(loadClassifier(notes), /notes is not a classifier folder: it holds no model\.json \(run\.save, a tfjs export\), model\.keras \(a Keras export\) or saved_model\.pb \(a SavedModel export\)/);
 });
 
+test("a SavedModel as earlier versions exported it (its variables restored into copies TensorFlow's C loader never reads) is refused with what to do", async () => {
+  const dir = scratch("files-safety-old-savedmodel");
+  const code = `import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import keras, tensorflow as tf
+inputs = keras.Input((75, 75, 3))
+outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+model = keras.Model(inputs, outputs)
+class Serving(tf.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model  # as keras-bridge.py did: the Keras model tracked, not its TensorFlow variables
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+    def serve(self, images):
+        return {"probabilities": self.model(tf.image.resize(images, (75, 75)), training=False)}
+serving = Serving(model)
+tf.saved_model.save(serving, sys.argv[1], signatures={"serving_default": serving.serve})`;
+  const saved = path.join(dir, "old");
+  execFileSync(python, ["-c", code, saved], { stdio: ["ignore", "ignore", "ignore"] });
+  fs.writeFileSync(path.join(saved, "labels.json"), JSON.stringify({ classes: ["a", "b", "c"], inputSize: 75 }));
+  await assert.rejects(loadClassifier(saved), /old was exported by an earlier Inception Lab, whose SavedModels TensorFlow's C loader \(TensorFlow Serving, tfjs-node\) cannot restore: export it again/);
+});
+
 test("an export succeeds only with a model: a bridge that exits 0 having written nothing, a cut-short model.keras or a saved_model.pb that does not parse fail clearly, and the previous folder stays as it was", async () => {
   const { run } = await setup();
   const dir = scratch("files-safety-no-model");

@@ -213,6 +213,22 @@ async function readKerasClassifier(file: string, classes: string[] | undefined, 
   });
 }
 
+/** Throws unless the SavedModel gives one probability per class of its labels.json for a blank image. */
+function checkSavedModelRuns(dir: string, labels: string, info: ClassifierInfo, score: (images: tf.Tensor4D) => tf.Tensor): void {
+  let classes: number;
+  try {
+    classes = tf.tidy(() => score(tf.zeros([1, info.inputSize, info.inputSize, 3])).shape[1] ?? 0);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(
+      /Could not find variable/.test(message)
+        ? `${dir} was exported by an earlier Inception Lab, whose SavedModels TensorFlow's C loader (TensorFlow Serving, tfjs-node) cannot restore: export it again.`
+        : `${dir}: the SavedModel does not run (${message.split("\n")[0]}): export it again.`,
+    );
+  }
+  if (classes !== info.classes.length) throw new Error(`${labels} names ${info.classes.length} classes, but the SavedModel gives ${classes} probabilities; export it again.`);
+}
+
 /**
  * Reads a SavedModel folder that run.export wrote, through TensorFlow's own loader and its serving_default
  * signature: a classifier that predicts and evaluates at float32, without tfjs layers (see Classifier.model).
@@ -231,24 +247,19 @@ async function readSavedModelClassifier(dir: string, precision: PrecisionOption 
   } catch (error) {
     throw new Error(`${dir}: TensorFlow cannot load the SavedModel (${(error as Error).message.split("\n")[0]}): export it again.`);
   }
-  const info = readLabels(labels);
   const score = (images: tf.Tensor4D) => {
     const outputs = saved.predict({ images }) as tf.NamedTensorMap;
     tf.dispose(Object.entries(outputs).filter(([name]) => name !== "probabilities").map(([, tensor]) => tensor));
     return outputs.probabilities;
   };
-  let classes: number;
+  let info: ClassifierInfo;
   try {
-    classes = tf.tidy(() => score(tf.zeros([1, info.inputSize, info.inputSize, 3])).shape[1] ?? 0);
+    info = readLabels(labels);
+    checkSavedModelRuns(dir, labels, info, score);
   } catch (error) {
-    const message = (error as Error).message;
-    throw new Error(
-      /Could not find variable/.test(message)
-        ? `${dir} was exported by an earlier Inception Lab, whose SavedModels TensorFlow's C loader (TensorFlow Serving, tfjs-node) cannot restore: export it again.`
-        : `${dir}: the SavedModel does not run (${message.split("\n")[0]}): export it again.`,
-    );
+    saved.dispose();
+    throw error;
   }
-  if (classes !== info.classes.length) throw new Error(`${labels} names ${info.classes.length} classes, but the SavedModel gives ${classes} probabilities; export it again.`);
   return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, "float32", batchScorer(info.inputSize, score));
 }
 
@@ -266,7 +277,7 @@ export async function loadClassifier(location: string, options: { classes?: stri
   }
   const holds = (name: string) => fs.existsSync(path.join(location, name));
   if (fs.statSync(location, { throwIfNoEntry: false })?.isDirectory() && !holds("model.json")) {
-    if (holds(MANIFEST) && (holds("model.keras") || holds("saved_model.pb"))) verifyFolder(location);
+    if (holds(MANIFEST)) verifyFolder(location);
     if (holds("model.keras")) return readKerasClassifier(path.join(location, "model.keras"), options.classes, precision);
     if (holds("saved_model.pb")) return readSavedModelClassifier(location, options.precision);
     throw new Error(
