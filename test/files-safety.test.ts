@@ -241,14 +241,16 @@ test("what a killed writer left is removed by the next write: temporary siblings
   fs.mkdirSync(deadScratch, { recursive: true });
   fs.writeFileSync(path.join(deadScratch, "weights.f32"), Buffer.alloc(1024));
   const liveScratch = fs.mkdtempSync(path.join(os.tmpdir(), `inception-lab-graph-1-`)); // pid 1 runs
-
-  await run.save(target);
-  writeAtomically(path.join(dir, "labels.txt"), "a\nb\nc\n");
-  withScratchFolder("graph", () => undefined);
-  assert.deepEqual(fs.readdirSync(dir).sort(), ["labels.txt", path.basename(alive), "model"]);
-  assert.ok(!fs.existsSync(deadScratch), "a dead process's scratch folder is removed");
-  assert.ok(fs.existsSync(liveScratch), "a live process's scratch folder stays");
-  fs.rmSync(liveScratch, { recursive: true });
+  try {
+    await run.save(target);
+    writeAtomically(path.join(dir, "labels.txt"), "a\nb\nc\n");
+    withScratchFolder("graph", () => undefined);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["labels.txt", path.basename(alive), "model"]);
+    assert.ok(!fs.existsSync(deadScratch), "a dead process's scratch folder is removed");
+    assert.ok(fs.existsSync(liveScratch), "a live process's scratch folder stays");
+  } finally {
+    fs.rmSync(liveScratch, { recursive: true, force: true });
+  }
   fs.rmSync(alive);
 
   // Killed between its two renames: the previous folder is aside, the new one not in place. It comes back.
