@@ -51,15 +51,22 @@ export function sweepLeftovers(dir: string): void {
 /** Folders swept by writeAtomically in this process: a feature cache writes thousands of files into one. */
 const swept = new Set<string>();
 
-/** Flushes a file or folder to the disk (file systems that cannot sync a folder are left as they are). */
-function flushToDisk(file: string): void {
+/** Flushes a file to the disk; an error here is a failed write. */
+function flushFile(file: string): void {
   const fd = fs.openSync(file, "r");
   try {
     fs.fsyncSync(fd);
-  } catch (error) {
-    if (!["EISDIR", "EINVAL", "EPERM", "EBADF"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Flushes a folder's entries (a new name, a rename) to the disk where the system allows it: not every one opens or syncs a folder. */
+function flushFolder(dir: string): void {
+  try {
+    flushFile(dir);
+  } catch {
+    // A folder we may write in but not read (-wx), or a file system without folder sync: the write stands.
   }
 }
 
@@ -93,9 +100,9 @@ export function writeAtomically(file: string, data: string | Uint8Array): void {
   const tmp = temporaryName(file, "tmp");
   try {
     fs.writeFileSync(tmp, data);
-    flushToDisk(tmp);
+    flushFile(tmp);
     fs.renameSync(tmp, file);
-    flushToDisk(dir);
+    flushFolder(dir);
   } catch (error) {
     fs.rmSync(tmp, { force: true });
     throw describeFileError(error, file);
@@ -203,9 +210,9 @@ function writeManifest(dir: string): void {
 }
 
 /** Flushes every file and folder of `dir` to the disk, each folder after what it holds. */
-function flushFolderToDisk(dir: string): void {
-  for (const entry of entriesBelow(dir).reverse()) flushToDisk(path.join(dir, entry));
-  flushToDisk(dir);
+function flushTree(dir: string): void {
+  for (const entry of entriesBelow(dir).reverse()) (entry.endsWith("/") ? flushFolder : flushFile)(path.join(dir, entry));
+  flushFolder(dir);
 }
 
 /**
@@ -233,10 +240,10 @@ export async function writeFolder(dir: string, fill: (tmp: string) => Promise<vo
       fs.mkdirSync(tmp);
       await fill(tmp);
       writeManifest(tmp);
-      flushFolderToDisk(tmp);
+      flushTree(tmp);
       if (fs.existsSync(target)) fs.renameSync(target, old);
       fs.renameSync(tmp, target);
-      flushToDisk(path.dirname(target));
+      flushFolder(path.dirname(target));
     } catch (error) {
       fs.rmSync(tmp, { recursive: true, force: true });
       if (fs.existsSync(old) && !fs.existsSync(target)) fs.renameSync(old, target);
