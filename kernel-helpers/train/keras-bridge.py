@@ -49,7 +49,6 @@ def fail(message):
     sys.exit(1)
 
 
-
 def weighted_layers(model):
     """Layers that hold weights, in order, with nested models (a Keras user's `base`) opened up."""
     for layer in model.layers:
