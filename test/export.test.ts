@@ -41,7 +41,9 @@ for (const mode of ["retrain-final-layer", "fine-tune"] as const) {
   test(`${mode}: the Keras and SavedModel exports give the library's probabilities within 1e-4, train in Keras, and list their signature`, async (t) => {
     const { inception, data } = await setup();
     const run: TrainingRun =
-      mode === "fine-tune" ? await fineTune(inception, data, { ...quiet, epochs: 1, warmupEpochs: 2, batchSize: 8, unfreezeFrom: "mixed6" }) : await retrainFinalLayer(inception, data, { ...quiet, epochs: 5 });
+      mode === "fine-tune"
+        ? await fineTune(inception, data, { ...quiet, epochs: 1, warmupEpochs: 2, batchSize: 8, unfreezeFrom: "mixed6", precision: "float32" })
+        : await retrainFinalLayer(inception, data, { ...quiet, epochs: 5, precision: "float32" });
     const dir = scratch(`export-${mode}`);
     const files = data.files("test").slice(0, 5);
     const ours = (await run.predict(files)).map((p) => p.probabilities);

@@ -3,8 +3,13 @@
 // fine-tuning with checkpoints, then a save. Whatever happens, these hold: no file of the user's is
 // lost, nothing is trained on NaN, the cache and the checkpoints read back whole, no temporary file is
 // left, and lastRun() is the run, saying whether it was interrupted.
+// Exports likewise: a process exporting (Keras or SavedModel) is killed or interrupted at a random point,
+// or its Python bridge is; the bridge never outlives its process, the next export cleans up and succeeds,
+// the user's files and the previous export stay, and no temporary file remains beside the export or in
+// the temp folder.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -13,10 +18,12 @@ import type { TrainingRun } from "inception-lab";
 import { decodeFeatures } from "../kernel-helpers/data/bottlenecks";
 import { verifyFolder } from "../kernel-helpers/util/atomic";
 import { seededRandom } from "../kernel-helpers/util/random";
-import { injectFaults, LEFTOVER, tree } from "./faults";
-import { scratch } from "./helpers";
+import { injectFaults, LEFTOVER, processes, running, tree } from "./faults";
+import { root, scratch } from "./helpers";
 
 const SEEDS = Number(process.env.FAULT_SEEDS ?? 24);
+/** Each export seed takes ~30 s here (a child process starting, part of an export, a whole one). */
+const EXPORT_SEEDS = Number(process.env.EXPORT_FAULT_SEEDS ?? 6);
 
 /** Checks every feature file of a cache against its folder's key. */
 function unreadableFeatures(cache: string): string[] {
@@ -104,4 +111,99 @@ test(`${SEEDS} seeds of disk-full writes, truncated cache reads and interrupts: 
       `${totals.savesFailed} saves failed cleanly, ${totals.checkpointsLost} runs ended without any checkpoint written; no user file lost, no NaN, no leftovers`,
   );
   assert.ok(totals.enospc > SEEDS && totals.truncated > 5 && totals.interrupts > 3, `enough faults: ${JSON.stringify(totals)}`);
+});
+
+const EXPORT_FAULTS = ["kill the exporting process", "interrupt the exporting process", "kill the bridge", "interrupt the bridge"] as const;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test(`${EXPORT_SEEDS} exports killed or interrupted at random points, in Node or in the Python bridge: the bridge never outlives its process, the next export cleans up and succeeds, nothing is lost or left`, async (t) => {
+  const temp = scratch("faults-export-tmp");
+  const systemTemp = process.env.TMPDIR;
+  process.env.TMPDIR = temp; // this process's and the children's temp folder, where the exports' scratch folders go
+  const scratchFolders = () => fs.readdirSync(temp).filter((name) => name.startsWith("inception-lab-"));
+  try {
+    const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
+    const data = await syntheticShapes({ classes: 3, perClass: 6, size: 64, seed: 23, dir: path.join(scratch("faults-export-data"), "shapes") });
+    const run = await retrainFinalLayer(inception, data, { progress: false, liveChart: false, epochs: 1, precision: "float32", cacheDir: scratch("faults-export-cache") });
+    const source = await run.save(path.join(scratch("faults-export-source"), "model"));
+    const folder = scratch("faults-export");
+    fs.writeFileSync(path.join(folder, "notes.md"), "the user's notes");
+    const target = path.join(folder, "model");
+    const started = Date.now();
+    await run.export(target, { format: "keras" });
+    const exportMs = Date.now() - started;
+    const totals = { injected: {} as Record<string, number>, finishedFirst: 0, failedCleanly: 0, betweenRenames: 0, leftoversFound: 0, bridgeExitMs: [] as number[] };
+
+    for (let seed = 1; seed <= EXPORT_SEEDS; seed++) {
+      const random = seededRandom(100 + seed);
+      const format = seed % 2 ? "savedmodel" : "keras";
+      const fault = EXPORT_FAULTS[Math.floor(random() * EXPORT_FAULTS.length)];
+      const delay = random() * exportMs;
+      const where = `seed ${seed} (${format}, ${fault} after ${(delay / 1000).toFixed(1)} s)`;
+      const child = spawn(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(root, "test", "fixtures", "export-child.ts"), source, target, format], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
+      });
+      let output = "";
+      child.stdout.on("data", (chunk) => (output += chunk));
+      child.stderr.on("data", (chunk) => (output += chunk));
+      const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+      const alive = () => child.exitCode === null && child.signalCode === null;
+      while (alive() && !output.includes("EXPORTING")) await sleep(20);
+      const from = Date.now();
+      const bridge = () => processes().find((p) => p.parent === child.pid && p.command.includes("keras-bridge.py"))?.pid;
+      let bridgePid: number | undefined;
+      let injected = false;
+      while (alive() && !injected) {
+        bridgePid = bridge() ?? bridgePid;
+        if (Date.now() - from >= delay && (fault.endsWith("process") || bridgePid !== undefined)) {
+          const signal = fault.startsWith("kill") ? "SIGKILL" : "SIGINT";
+          try {
+            process.kill(fault.endsWith("process") ? child.pid! : bridgePid!, signal);
+            injected = true;
+          } catch {
+            // The bridge had just ended: the export finished first.
+          }
+        }
+        if (!injected) await sleep(20);
+      }
+      const killedAt = Date.now();
+      await exited;
+      if (!injected) totals.finishedFirst++;
+      else totals.injected[fault] = (totals.injected[fault] ?? 0) + 1;
+      if (bridgePid !== undefined) {
+        while (running(bridgePid) && Date.now() - killedAt < 20_000) await sleep(50);
+        assert.ok(!running(bridgePid), `${where}: the bridge ${bridgePid} still runs 20 s after its process ended`);
+        if (fault === "kill the exporting process" && injected) totals.bridgeExitMs.push(Date.now() - killedAt);
+      }
+      const failure = /FAILED (".*")/.exec(output)?.[1];
+      if (failure) {
+        totals.failedCleanly++;
+        assert.match(JSON.parse(failure), /^(interrupted|cannot export to .*model: (interrupted|keras-bridge\.py .* was stopped by SIG|keras-bridge\.py .* exited with code))/, where);
+      }
+      assert.equal(fs.readFileSync(path.join(folder, "notes.md"), "utf8"), "the user's notes", `${where}: the user's notes`);
+      if (fs.existsSync(target)) verifyFolder(target);
+      else {
+        totals.betweenRenames++;
+        assert.ok(fs.readdirSync(folder).some((name) => name.startsWith(`model.old-${child.pid}-`)), `${where}: the previous export is gone`);
+      }
+      totals.leftoversFound += tree(folder).filter((f) => LEFTOVER.test(f)).length + scratchFolders().length;
+
+      await run.export(target, { format });
+      verifyFolder(target);
+      assert.ok(fs.existsSync(path.join(target, format === "keras" ? "model.keras" : "saved_model.pb")), where);
+      assert.deepEqual(tree(folder).filter((f) => LEFTOVER.test(f)), [], `${where}: temporary files beside the export`);
+      assert.deepEqual(scratchFolders(), [], `${where}: scratch folders in the temp folder`);
+      assert.deepEqual(processes().filter((p) => p.command.includes("keras-bridge.py") && p.command.includes(temp) && p.state !== "Z"), [], `${where}: a bridge still runs`);
+    }
+    t.diagnostic(
+      `${EXPORT_SEEDS} exports (export ${(exportMs / 1000).toFixed(1)} s); injected ${JSON.stringify(totals.injected)}; ${totals.finishedFirst} finished before the fault; ` +
+        `${totals.failedCleanly} failed cleanly with a one-line message, ${totals.betweenRenames} killed between the renames; ${totals.leftoversFound} leftovers found and swept by the next export; ` +
+        `bridge gone ${totals.bridgeExitMs.map((ms) => `${ms} ms`).join(", ") || "-"} after its process was killed`,
+    );
+    assert.ok(Object.values(totals.injected).reduce((a, b) => a + b, 0) >= EXPORT_SEEDS / 2, `enough faults: ${JSON.stringify(totals)}`);
+  } finally {
+    if (systemTemp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = systemTemp;
+  }
 });

@@ -68,3 +68,32 @@ export function tree(dir: string, prefix = ""): string[] {
 
 /** Names a failed write or an interrupt must never leave behind. */
 export const LEFTOVER = /\.(tmp|old)-\d+-[0-9a-f]+|\.lock$|\.part$/;
+
+export interface ProcessEntry {
+  pid: number;
+  parent: number;
+  /** "Z" for a zombie: dead, not yet collected by its parent. */
+  state: string;
+  command: string;
+}
+
+/** The processes of this machine (Linux /proc), with their parents and command lines. */
+export function processes(): ProcessEntry[] {
+  return fs.readdirSync("/proc").flatMap((name) => {
+    if (!/^\d+$/.test(name)) return [];
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ")".
+      const [state, parent] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const command = fs.readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").join(" ");
+      return [{ pid: Number(name), parent: Number(parent), state, command }];
+    } catch {
+      return []; // ended while being read
+    }
+  });
+}
+
+/** Whether a process with this id still runs (a zombie does not). */
+export function running(pid: number): boolean {
+  return processes().some((p) => p.pid === pid && p.state !== "Z");
+}

@@ -1,7 +1,5 @@
 // The three modes (and the partial fine-tune between them) on the same split and budget, side by side:
 // accuracy, wall time, time to a target accuracy, throughput and compute per image.
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import type { Evaluation } from "../train/evaluation";
@@ -13,6 +11,7 @@ import { checkNames } from "../train/options";
 import type { TrainOptions } from "../train/options";
 import { type Mode, plan, type Plan } from "../train/recipes";
 import { formatFlops, type TrainingRun } from "../train/run";
+import { withScratchFolder } from "../util/scratch";
 
 /** The runs a comparison can hold: the three modes, and a fine-tune of the top blocks between them. */
 export type CompareEntry = "retrain-final-layer" | "fine-tune-top" | "fine-tune" | "from-scratch";
@@ -182,8 +181,7 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
   const top = shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : topBlock(layer);
   const rows: ComparisonRow[] = [];
   // Each mode gets its own feature cache, so none is timed on features another one computed.
-  const caches = fs.mkdtempSync(path.join(os.tmpdir(), "inception-lab-compare-"));
-  try {
+  await withScratchFolder("compare", async (caches) => {
     for (const entry of modes) {
       const { mode, label, options: made } = entryPlan(entry, layer, top);
       const o: TrainOptions = { ...shared, layer, cacheDir: path.join(caches, entry), ...made, ...perMode[entry] };
@@ -195,8 +193,6 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
             : await trainFromScratch(data, { ...o, inputSize: shared.inputSize ?? inception.inputSize });
       rows.push(comparisonRow(entry, label, run, await run.evaluate(), targetAccuracy));
     }
-  } finally {
-    fs.rmSync(caches, { recursive: true, force: true });
-  }
+  });
   return new Comparison(rows, targetAccuracy, name);
 }

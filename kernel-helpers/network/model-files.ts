@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../runtime/tf";
+import { checkWeightPaths } from "./weight-files";
 
 /** Writes `model` as model.json and weights.bin into the existing folder `dir`. */
 export async function writeTfjsModel(dir: string, model: tf.LayersModel): Promise<void> {
@@ -24,10 +25,15 @@ export async function writeTfjsModel(dir: string, model: tf.LayersModel): Promis
   );
 }
 
-/** Reads a model folder written by writeTfjsModel or `model.save("file://…")`, naming the folder in errors. */
+/**
+ * Reads a model folder written by writeTfjsModel or `model.save("file://…")`, naming the folder in errors;
+ * weights named outside the folder are refused.
+ */
 export async function loadModelFolder(dir: string): Promise<tf.LayersModel> {
+  const modelJson = path.resolve(dir, "model.json");
+  checkWeightPaths(modelJson);
   try {
-    return await tf.loadLayersModel(`file://${path.resolve(dir, "model.json")}`);
+    return await tf.loadLayersModel(`file://${modelJson}`);
   } catch (error) {
     throw new Error(`${dir}: cannot load the model (${(error as Error).message}); model.json or weights.bin is damaged or incomplete.`);
   }

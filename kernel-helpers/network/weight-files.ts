@@ -2,6 +2,7 @@
 // (conv2d_1, batch_normalization_1, ...). Readers: Keras HDF5 (the official Keras-2 weight files and Keras 3
 // .h5 models), a tfjs model.json, and in-memory tfjs artifacts.
 import * as fs from "fs";
+import * as path from "path";
 import type { io } from "@tensorflow/tfjs-core";
 import type { NamedTensorMap } from "@tensorflow/tfjs-node";
 import { tf } from "../runtime/tf";
@@ -97,9 +98,33 @@ export function toKeras2Names(weights: NamedTensorMap): NamedTensorMap {
   return renamed;
 }
 
+/**
+ * Refuses a local model.json whose weightsManifest names files outside its folder (`../other/weights.bin`,
+ * an absolute path): a model reads only the shards beside it. Other problems are left to the loader.
+ */
+export function checkWeightPaths(modelJson: string): void {
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(fs.readFileSync(modelJson, "utf8"))?.weightsManifest;
+  } catch {
+    return;
+  }
+  const folder = path.dirname(path.resolve(modelJson));
+  const paths = Array.isArray(manifest) ? manifest.flatMap((group) => (Array.isArray(group?.paths) ? group.paths : [])) : [];
+  const outside = paths.filter((p: unknown) => typeof p !== "string" || path.isAbsolute(p) || /^[a-z][a-z0-9+.-]*:/i.test(p) || path.relative(folder, path.resolve(folder, p)).startsWith(".."));
+  if (outside.length > 0) {
+    throw new Error(
+      `${modelJson}: its weightsManifest names weight files outside its folder (${outside.slice(0, 3).map(String).join(", ")}); ` +
+        `a model reads only the files beside its model.json: put the shards there and list them by name.`,
+    );
+  }
+}
+
 /** Reads the weights of a tfjs model (model.json plus its shards) from a path or URL. */
 export async function readTfjsModel(location: string): Promise<NamedTensorMap> {
-  const handler = /^https?:\/\//.test(location) ? tf.io.http(location) : tf.io.fileSystem(location.replace(/^file:\/\//, ""));
+  const isUrl = /^https?:\/\//.test(location);
+  if (!isUrl) checkWeightPaths(location.replace(/^file:\/\//, ""));
+  const handler = isUrl ? tf.io.http(location) : tf.io.fileSystem(location.replace(/^file:\/\//, ""));
   let artifacts: io.ModelArtifacts;
   try {
     artifacts = await handler.load!();

@@ -3,8 +3,8 @@
 // variables read become placeholders (fed on every run, so the graph reads current weights). Written
 // as a SavedModel, the recording loads as a TensorFlow session through tfjs-node's own binding.
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { withScratchFolder } from "../util/scratch";
 import { nativeBackend } from "./native-ops";
 import { tf } from "./tf";
 
@@ -425,11 +425,8 @@ export function loadSession(graphBytes: Uint8Array): number {
   const saved = new proto.SavedModel();
   saved.setSavedModelSchemaVersion(1);
   saved.addMetaGraphs(meta);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inception-lab-graph-"));
-  try {
+  return withScratchFolder("graph", (dir) => {
     fs.writeFileSync(path.join(dir, "saved_model.pb"), saved.serializeBinary());
-    return backend().binding.loadSavedModel(dir, "serve");
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+    return backend().binding.loadSavedModel(dir, "serve") as number;
+  });
 }

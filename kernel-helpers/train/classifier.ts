@@ -92,26 +92,30 @@ export interface ClassifierInfo {
 
 type Scorer = (files: string[]) => Promise<{ files: string[]; probabilities: number[][] }>;
 
-/** Runs image files through a model in batches, as a graph at `precision` (failed files are left out). */
-export function imageScorer(model: tf.LayersModel, inputSize: number, precision: Precision, batchSize = 32): Scorer & { dispose(): void } {
-  const graph = inferenceGraphs(model, true, precision);
-  const scorer: Scorer = async (files) => {
+/** Runs image files through `probabilities` (decoded pixels 0..255 in, one row per image out) in batches; failed files are left out. */
+export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor4D) => tf.Tensor, batchSize = 32): Scorer {
+  return async (files) => {
     const kept: string[] = [];
-    const probabilities: number[][] = [];
+    const rows: number[][] = [];
     for (let i = 0; i < files.length; i += batchSize) {
       const chunk = files.slice(i, i + batchSize);
       const { images, decoded } = await decodeBatch(chunk, inputSize);
       if (decoded.length > 0) {
-        const [output] = graph.run([images]);
-        probabilities.push(...((await output.array()) as number[][]));
+        const output = probabilities(images);
+        rows.push(...((await output.array()) as number[][]));
         output.dispose();
         kept.push(...decoded.map((d) => chunk[d]));
       }
       images.dispose();
     }
-    return { files: kept, probabilities };
+    return { files: kept, probabilities: rows };
   };
-  return Object.assign(scorer, { dispose: () => graph.dispose() });
+}
+
+/** Runs image files through a model in batches, as a graph at `precision` (failed files are left out); `dispose` frees the graph. */
+export function imageScorer(model: tf.LayersModel, inputSize: number, precision: Precision, batchSize = 32): Scorer & { dispose(): void } {
+  const graph = inferenceGraphs(model, true, precision);
+  return Object.assign(batchScorer(inputSize, (images) => graph.run([images])[0], batchSize), { dispose: () => graph.dispose() });
 }
 
 /**
@@ -123,11 +127,13 @@ const freeWhenUnreachable = new FinalizationRegistry<tf.Tensor[]>((tensors) => t
 
 export class Classifier extends Displayable {
   protected readonly score: Scorer;
+  private readonly layersModel: tf.LayersModel | null;
   private readonly owned: tf.Tensor[];
   private disposed = false;
 
   constructor(
-    readonly model: tf.LayersModel,
+    /** The network and head as tfjs layers; null for one that only predicts (a SavedModel's graph), given `score`. */
+    model: tf.LayersModel | null,
     readonly info: ClassifierInfo,
     /** The precision it predicts at (runtime/precision.ts); a run's classifier computes as the run did. */
     readonly precision: Precision = "float32",
@@ -136,12 +142,14 @@ export class Classifier extends Displayable {
      * The tensors this classifier owns and frees (default its model's weights; a run passes its own list, which
      * grows as it trains: optimizer state, and never the caller's network that a retrained head shares).
      */
-    owned: tf.Tensor[] = model.weights.map((w) => w.read()),
+    owned: tf.Tensor[] = model ? model.weights.map((w) => w.read()) : [],
   ) {
     super();
-    this.score = score ?? imageScorer(model, info.inputSize, precision);
+    if (!model && !score) throw new Error("Classifier: a classifier without layers needs a scorer.");
+    this.layersModel = model;
+    this.score = score ?? imageScorer(model!, info.inputSize, precision);
     this.owned = owned;
-    freeWhenUnreachable.register(model, this.owned, this);
+    if (model) freeWhenUnreachable.register(model, this.owned, this);
   }
 
   /** Frees the weights this classifier owns (and its graphs); using it afterwards is an error. */
@@ -155,6 +163,17 @@ export class Classifier extends Displayable {
 
   protected checkAlive(): void {
     if (this.disposed) throw new Error("This classifier was disposed (dispose()); train or load it again.");
+  }
+
+  /** The classifier as tfjs layers (to save, export, train on or look inside). */
+  get model(): tf.LayersModel {
+    if (!this.layersModel) {
+      throw new Error(
+        `This classifier was read from ${this.info.weights}, which TensorFlow runs as a whole graph: it predicts and evaluates, ` +
+          `but has no layers to save, export, train or look inside. Load the same run's Keras export (model.keras) or tfjs folder for that.`,
+      );
+    }
+    return this.layersModel;
   }
 
   get classes(): string[] {
@@ -210,20 +229,28 @@ export class Classifier extends Displayable {
   }
 }
 
-/** labels.json, checked against the model it belongs to; throws naming the file and the problem. */
-function readLabels(file: string, outputs: number): ClassifierInfo {
-  const bad = (what: string) => new Error(`${file} ${what}; it must hold {"classes": [one name per output], "inputSize": n, ...} as run.save() writes it.`);
+const labelsError = (file: string, what: string) => new Error(`${file} ${what}; it must hold {"classes": [one name per output], "inputSize": n, ...} as run.save() writes it.`);
+
+/** A labels.json's class names (distinct strings, as many as `outputs` when given); throws naming the file and the problem. */
+export function readClassNames(file: string, outputs?: number): Partial<ClassifierInfo> & { classes: string[] } {
   let info: Partial<ClassifierInfo>;
   try {
     info = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (error) {
-    throw bad(`cannot be read (${(error as Error).message})`);
+    throw labelsError(file, `cannot be read (${(error as Error).message})`);
   }
-  if (!info || !Array.isArray(info.classes) || !info.classes.every((c) => typeof c === "string")) throw bad("has no list of class names");
-  if (info.classes.length !== outputs) throw bad(`names ${info.classes.length} classes, but the model has ${outputs} outputs`);
-  if (new Set(info.classes).size !== info.classes.length) throw bad("names a class twice");
-  if (!(Number.isInteger(info.inputSize) && info.inputSize! >= 75)) throw bad(`has no valid inputSize (${JSON.stringify(info.inputSize)})`);
-  if (info.layer !== undefined && !CUT_LAYERS.includes(info.layer)) throw bad(`names an unknown cut layer "${info.layer}"`);
+  if (!info || !Array.isArray(info.classes) || info.classes.length === 0 || !info.classes.every((c) => typeof c === "string")) throw labelsError(file, "has no list of class names");
+  if (outputs !== undefined && info.classes.length !== outputs) throw labelsError(file, `names ${info.classes.length} classes, but the model has ${outputs} outputs`);
+  const twice = info.classes.find((name, i) => info.classes!.indexOf(name) !== i);
+  if (twice !== undefined) throw labelsError(file, `names the class "${twice}" twice`);
+  return info as Partial<ClassifierInfo> & { classes: string[] };
+}
+
+/** labels.json, checked against the model it belongs to (its number of outputs, when known); throws naming the file and the problem. */
+export function readLabels(file: string, outputs?: number): ClassifierInfo {
+  const info = readClassNames(file, outputs);
+  if (!(Number.isInteger(info.inputSize) && info.inputSize! >= 75)) throw labelsError(file, `has no valid inputSize (${JSON.stringify(info.inputSize)})`);
+  if (info.layer !== undefined && !CUT_LAYERS.includes(info.layer)) throw labelsError(file, `names an unknown cut layer "${info.layer}"`);
   return { mode: "unknown", layer: "mixed10", weights: "unknown", ...info } as ClassifierInfo;
 }
 

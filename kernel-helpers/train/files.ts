@@ -5,46 +5,111 @@
 // Keras. The same bridge reads a Keras-trained Inception-v3 classifier back.
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { type CutLayer } from "../network/inception";
 import { loadInceptionV3, resolvePrecision } from "../network/model";
 import type { Precision, PrecisionOption } from "../runtime/precision";
 import { tf } from "../runtime/tf";
-import { writeAtomically, writeFolder } from "../util/atomic";
-import { Classifier, type ClassifierInfo, classifierModels, Head, readClassifierFolder } from "./classifier";
+import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../util/atomic";
+import { InterruptedError, listenForInterrupt } from "../util/interrupt";
+import { withScratchFolder } from "../util/scratch";
+import { zipMemberData, zipMembers } from "../util/zip";
+import { batchScorer, Classifier, type ClassifierInfo, classifierModels, Head, readClassifierFolder, readClassNames, readLabels } from "./classifier";
 
 export type ExportFormat = "keras" | "savedmodel" | "tfjs";
 export const EXPORT_FORMATS: ExportFormat[] = ["keras", "savedmodel", "tfjs"];
 
-/** The Python that has TensorFlow: INCEPTION_LAB_PYTHON, or the project's venv. */
+const SETUP_HINT = "set INCEPTION_LAB_PYTHON to a Python with tensorflow, or run `npm run setup` (it makes the project's venv)";
+
+/** The Python that has TensorFlow: INCEPTION_LAB_PYTHON, or the project's venv; checked to be there and runnable. */
 export function pythonWithTensorFlow(): string {
   const python = process.env.INCEPTION_LAB_PYTHON ?? path.resolve(__dirname, "..", "..", ".venv", "bin", "python");
-  if (!fs.existsSync(python)) {
-    throw new Error(`Keras and SavedModel files are written by Python TensorFlow, and ${python} is not there: run \`npm run setup\` (it makes the project's venv), or set INCEPTION_LAB_PYTHON to a Python with tensorflow.`);
+  if (!fs.existsSync(python)) throw new Error(`Keras and SavedModel files are written by Python TensorFlow, and ${python} is not there: ${SETUP_HINT}.`);
+  try {
+    fs.accessSync(python, fs.constants.X_OK);
+  } catch {
+    throw new Error(`The Python ${python} cannot be run (it is not executable): ${SETUP_HINT}.`);
   }
   return python;
 }
 
-/** Runs keras-bridge.py; rejects with the bridge's own message when it fails. */
+/**
+ * Runs keras-bridge.py. Rejects with the bridge's own one-line message when it fails (its whole output
+ * with INCEPTION_LAB_DEBUG=1). The bridge never outlives the call: an interrupt stops it, this process
+ * ending kills it, and it exits by itself when this process is killed (its stdin closes).
+ */
 function bridge(args: string[]): Promise<void> {
+  const python = pythonWithTensorFlow();
   return new Promise((resolve, reject) => {
-    const child = spawn(pythonWithTensorFlow(), [path.join(__dirname, "keras-bridge.py"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } });
+    const child = spawn(python, [path.join(__dirname, "keras-bridge.py"), ...args], { stdio: ["pipe", "ignore", "pipe"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } });
+    const interrupt = listenForInterrupt();
+    const watch = setInterval(() => interrupt.requested && child.kill("SIGTERM"), 100);
+    const kill = () => child.kill("SIGKILL");
+    process.on("exit", kill);
     let errors = "";
+    let settled = false;
+    const settle = (error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watch);
+      interrupt.release();
+      process.off("exit", kill);
+      if (error) reject(error);
+      else resolve();
+    };
+    child.stdin.on("error", () => undefined); // the bridge may exit before the pipe is closed here
     child.stderr.on("data", (chunk) => (errors += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(errors.trim().split("\n").slice(-6).join("\n") || `keras-bridge.py exited with ${code}`))));
+    child.on("error", (error: NodeJS.ErrnoException) => settle(new Error(`cannot run the Python ${python} (${error.code ?? error.message}): ${SETUP_HINT}.`)));
+    child.on("close", (code, signal) => {
+      if (interrupt.requested) return settle(new InterruptedError("interrupted: the Python bridge was stopped before it finished; nothing was written."));
+      if (code === 0) return settle(null);
+      const said = errors.split("\n").filter((line) => line.startsWith("keras-bridge: ")).pop()?.slice("keras-bridge: ".length);
+      const message = said ?? `keras-bridge.py (run by ${python}) ${signal ? `was stopped by ${signal}` : `exited with code ${code}`} without saying why; set INCEPTION_LAB_DEBUG=1 to see its output.`;
+      settle(new Error(process.env.INCEPTION_LAB_DEBUG === "1" && errors.trim() ? `${message}\n${errors.trim()}` : message));
+    });
   });
 }
 
-/** A scratch folder for files passed to Python, removed whatever happens. */
-async function withScratch<T>(work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inception-lab-keras-"));
-  try {
-    return await work(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+/** What is wrong with a Keras file (.keras: a zip with its config and weights), or null when it is whole. */
+function kerasFileProblem(file: string): string | null {
+  const data = fs.readFileSync(file);
+  const members = zipMembers(data);
+  if (typeof members === "string") return members;
+  for (const name of ["config.json", "model.weights.h5"]) if (!members.some((m) => m.name === name)) return `it holds no ${name}`;
+  for (const member of members) {
+    const bytes = zipMemberData(data, member);
+    if (typeof bytes === "string") return bytes;
+    if (member.name === "config.json") {
+      try {
+        if (typeof JSON.parse(bytes.toString("utf8"))?.config !== "object") return "its config.json holds no model config";
+      } catch {
+        return "its config.json is not JSON";
+      }
+    }
   }
+  return null;
+}
+
+/** What is wrong with a SavedModel folder (saved_model.pb parses with a serving_default signature, its variables are there), or null. */
+async function savedModelProblem(dir: string): Promise<string | null> {
+  if (!fs.existsSync(path.join(dir, "saved_model.pb"))) return "it holds no saved_model.pb";
+  try {
+    const graphs = await tf.node.getMetaGraphsFromSavedModel(dir);
+    if (!graphs.some((graph) => graph.signatureDefs?.serving_default)) return "saved_model.pb has no serving_default signature";
+  } catch (error) {
+    return `saved_model.pb does not parse (${(error as Error).message.split("\n")[0]})`;
+  }
+  const variables = path.join(dir, "variables");
+  const names = fs.existsSync(variables) ? fs.readdirSync(variables) : [];
+  if (!names.includes("variables.index") || !names.some((name) => /^variables\.data-\d+-of-\d+$/.test(name))) return "its variables/ folder is missing or incomplete";
+  return null;
+}
+
+/** Throws unless the bridge left a whole model in `out`: a bridge that exits 0 is not trusted on its word. */
+async function checkExported(out: string, format: "keras" | "savedmodel", dir: string): Promise<void> {
+  const keras = path.join(out, "model.keras");
+  const problem = format === "keras" ? (fs.existsSync(keras) ? kerasFileProblem(keras) : "it wrote no model.keras") : await savedModelProblem(out);
+  if (problem) throw new Error(`${dir}: the export is not whole (${problem}), so nothing was written and the folder is as it was; export again, or set INCEPTION_LAB_DEBUG=1 to see the Python bridge's output.`);
 }
 
 /** Pixel scaling of the classifier's first layer ("preprocess"): x * scale + offset. */
@@ -61,13 +126,14 @@ function scaling(model: tf.LayersModel): { scale: number; offset: number } {
  * `serving_default` and uint8 as `serving_uint8`, and also returns each image's label.
  */
 export async function exportClassifier(classifier: Classifier, dir: string, format: ExportFormat, extra: Record<string, string> = {}): Promise<string> {
+  if (typeof dir !== "string" || dir === "") throw new Error(`dir is ${dir === "" ? "empty" : String(dir)}: give the folder to export into, e.g. run.export("models/flowers-keras").`);
   if (!EXPORT_FORMATS.includes(format)) throw new Error(`format: "${format}" is not one of ${EXPORT_FORMATS.join(", ")}.`);
   if (format === "tfjs") return classifier.save(dir, extra);
   pythonWithTensorFlow();
   const model = classifier.model;
   const layers = model.layers.filter((l) => l.weights.length > 0);
   const labels = { "labels.json": JSON.stringify(classifier.info, null, 1), ...extra };
-  return withScratch((scratch) =>
+  return withScratchFolder("keras", (scratch) =>
     writeFolder(dir, async (tmp) => {
       const weightsFile = path.join(scratch, "weights.f32");
       const values = layers.flatMap((l) => l.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer.slice(0))));
@@ -85,7 +151,11 @@ export async function exportClassifier(classifier: Classifier, dir: string, form
       };
       const specFile = path.join(scratch, "spec.json");
       fs.writeFileSync(specFile, JSON.stringify(spec));
-      await bridge(["export", specFile]);
+      await bridge(["export", specFile]).catch((error: Error) => {
+        error.message = `cannot export to ${dir}: ${error.message}`;
+        throw error;
+      });
+      await checkExported(tmp, format, dir);
       for (const [name, content] of Object.entries(labels)) writeAtomically(path.join(tmp, name), content);
     }),
   );
@@ -93,21 +163,37 @@ export async function exportClassifier(classifier: Classifier, dir: string, form
 
 const SCALINGS: Record<string, { scale: number; offset: number }> = { inception: { scale: 1 / 127.5, offset: -1 }, unit: { scale: 1 / 255, offset: 0 } };
 
+/** The class names given, or those of a labels.json beside `file`, checked before any work; null when neither. */
+function classNamesFor(file: string, classes: string[] | undefined): string[] | null {
+  if (classes !== undefined) {
+    if (!Array.isArray(classes) || !classes.every((c) => typeof c === "string")) throw new Error(`classes: give a list of class names, e.g. ["cat", "dog"].`);
+    const twice = classes.find((name, i) => classes.indexOf(name) !== i);
+    if (twice !== undefined) throw new Error(`classes: "${twice}" is given twice; give each class name once.`);
+    return classes;
+  }
+  const beside = path.join(path.dirname(file), "labels.json");
+  return fs.existsSync(beside) ? readClassNames(beside).classes : null;
+}
+
 /**
  * Reads a Keras file (.keras or .h5) of Inception-v3 with one dense layer on top, as Python users build
  * it (InceptionV3(include_top=False) as a nested base, or flat; a Rescaling layer for the pixel scaling,
- * else Keras' preprocess_input scaling to [-1, 1] is assumed). Class names come from a labels.json beside
- * the file (as export writes it), else from `classes`, else "class 0", "class 1", ...
+ * else Keras' preprocess_input scaling to [-1, 1] is assumed). Class names come from `classes`, else from
+ * a labels.json beside the file (as export writes it), else "class 0", "class 1", ...
  */
 async function readKerasClassifier(file: string, classes: string[] | undefined, precision: Precision): Promise<Classifier> {
-  return withScratch(async (scratch) => {
+  const given = classNamesFor(file, classes);
+  if (/\.keras$/i.test(file)) {
+    const problem = kerasFileProblem(file);
+    if (problem) throw new Error(`${file} is damaged or cut short (${problem}): save or export it again.`);
+  }
+  return withScratchFolder("keras", async (scratch) => {
     await bridge(["import", path.resolve(file), scratch]);
     const spec = JSON.parse(fs.readFileSync(path.join(scratch, "spec.json"), "utf8")) as { inputSize: number; layer: CutLayer; classes: number; scale: number | null; offset: number | null; layers: number[][][] };
     const preprocessing = spec.scale === null ? "inception" : Object.entries(SCALINGS).find(([, s]) => Math.abs(s.scale - spec.scale!) < 1e-9 && Math.abs(s.offset - spec.offset!) < 1e-9)?.[0];
     if (!preprocessing) throw new Error(`${file}: its Rescaling layer (scale ${spec.scale}, offset ${spec.offset}) is neither [-1, 1] nor [0, 1] scaling of pixels 0..255.`);
-    const beside = path.join(path.dirname(file), "labels.json");
-    const names = classes ?? (fs.existsSync(beside) ? (JSON.parse(fs.readFileSync(beside, "utf8")) as { classes: string[] }).classes : Array.from({ length: spec.classes }, (_, i) => `class ${i}`));
-    if (names.length !== spec.classes) throw new Error(`${file} has ${spec.classes} classes; ${names.length} class names were given.`);
+    const names = given ?? Array.from({ length: spec.classes }, (_, i) => `class ${i}`);
+    if (names.length !== spec.classes) throw new Error(`${file} has ${spec.classes} classes; ${names.length} class names were given${classes ? "" : " (in the labels.json beside it)"}.`);
     const inception = await loadInceptionV3({ weights: null, inputSize: spec.inputSize, preprocessing: preprocessing as "inception" | "unit" });
     const head = new Head(spec.classes, 0, 0);
     const { full } = classifierModels(inception, spec.layer, head);
@@ -127,15 +213,77 @@ async function readKerasClassifier(file: string, classes: string[] | undefined, 
   });
 }
 
+/** Throws unless the SavedModel gives one probability per class of its labels.json for a blank image. */
+function checkSavedModelRuns(dir: string, labels: string, info: ClassifierInfo, score: (images: tf.Tensor4D) => tf.Tensor): void {
+  let classes: number;
+  try {
+    classes = tf.tidy(() => score(tf.zeros([1, info.inputSize, info.inputSize, 3])).shape[1] ?? 0);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(
+      /Could not find variable/.test(message)
+        ? `${dir} was exported by an earlier Inception Lab, whose SavedModels TensorFlow's C loader (TensorFlow Serving, tfjs-node) cannot restore: export it again.`
+        : `${dir}: the SavedModel does not run (${message.split("\n")[0]}): export it again.`,
+    );
+  }
+  if (classes !== info.classes.length) throw new Error(`${labels} names ${info.classes.length} classes, but the SavedModel gives ${classes} probabilities; export it again.`);
+}
+
 /**
- * Loads a classifier: a folder written by `run.save()` or `run.export(dir)` (or a run's checkpoint), or a
- * Keras file (.keras, .h5) of Inception-v3 with a new head trained in Python.
+ * Reads a SavedModel folder that run.export wrote, through TensorFlow's own loader and its serving_default
+ * signature: a classifier that predicts and evaluates at float32, without tfjs layers (see Classifier.model).
+ */
+async function readSavedModelClassifier(dir: string, precision: PrecisionOption | undefined): Promise<Classifier> {
+  if (precision === "bfloat16" || precision === "float16") {
+    throw new Error(`precision: ${dir} is a SavedModel, which TensorFlow runs as it was saved (float32); load the same run's Keras export or tfjs folder to predict at ${precision}.`);
+  }
+  const labels = path.join(dir, "labels.json");
+  if (!fs.existsSync(labels)) throw new Error(`${dir}: a SavedModel without labels.json, so not one Inception Lab exported (its classes and input size are unknown); give a folder run.export(dir, { format: "savedmodel" }) wrote.`);
+  const problem = await savedModelProblem(dir);
+  if (problem) throw new Error(`${dir}: the SavedModel is damaged (${problem}): export it again.`);
+  let saved: Awaited<ReturnType<typeof tf.node.loadSavedModel>>;
+  try {
+    saved = await tf.node.loadSavedModel(dir, ["serve"], "serving_default");
+  } catch (error) {
+    throw new Error(`${dir}: TensorFlow cannot load the SavedModel (${(error as Error).message.split("\n")[0]}): export it again.`);
+  }
+  const score = (images: tf.Tensor4D) => {
+    const outputs = saved.predict({ images }) as tf.NamedTensorMap;
+    tf.dispose(Object.entries(outputs).filter(([name]) => name !== "probabilities").map(([, tensor]) => tensor));
+    return outputs.probabilities;
+  };
+  let info: ClassifierInfo;
+  try {
+    info = readLabels(labels);
+    checkSavedModelRuns(dir, labels, info, score);
+  } catch (error) {
+    saved.dispose();
+    throw error;
+  }
+  return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, "float32", batchScorer(info.inputSize, score));
+}
+
+/**
+ * Loads a classifier: a folder written by `run.save()` or `run.export(dir)` in any format (tfjs, Keras,
+ * SavedModel) or a run's checkpoint, or a Keras file (.keras, .h5) of Inception-v3 with a new head trained
+ * in Python. What the library wrote is checked against its manifest first.
  */
 export async function loadClassifier(location: string, options: { classes?: string[]; precision?: PrecisionOption } = {}): Promise<Classifier> {
+  if (typeof location !== "string" || location === "") throw new Error(`location is ${location === "" ? "empty" : String(location)}: give a folder run.save(dir) or run.export(dir) wrote, or a Keras file (.keras, .h5).`);
   const { precision } = resolvePrecision(options.precision ?? "auto");
   if (/\.(keras|h5)$/i.test(location)) {
     if (!fs.existsSync(location)) throw new Error(`${location}: no such file.`);
     return readKerasClassifier(location, options.classes, precision);
+  }
+  const holds = (name: string) => fs.existsSync(path.join(location, name));
+  if (fs.statSync(location, { throwIfNoEntry: false })?.isDirectory() && !holds("model.json")) {
+    if (holds(MANIFEST)) verifyFolder(location);
+    if (holds("model.keras")) return readKerasClassifier(path.join(location, "model.keras"), options.classes, precision);
+    if (holds("saved_model.pb")) return readSavedModelClassifier(location, options.precision);
+    throw new Error(
+      `${location} is not a classifier folder: it holds no model.json (run.save, a tfjs export), model.keras (a Keras export) or saved_model.pb (a SavedModel export); ` +
+        `give a folder run.save(dir) or run.export(dir) wrote, or a Keras file (.keras, .h5).`,
+    );
   }
   return readClassifierFolder(location, precision);
 }

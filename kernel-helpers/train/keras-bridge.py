@@ -1,4 +1,4 @@
-"""The library's bridge to Python Keras and TensorFlow (train/export.ts runs it with the project's venv).
+"""The library's bridge to Python Keras and TensorFlow (train/files.ts runs it with the project's venv).
 
   keras-bridge.py export SPEC.json   build the classifier in Keras from the library's weights, save it
   keras-bridge.py import MODEL OUT   read a Keras Inception-v3 classifier's weights for the library
@@ -6,10 +6,35 @@
 Keras builds its own InceptionV3 and writes its own files, so what comes out is what Keras itself would
 save. Weights travel as raw float32 in the networks' shared layer order (the library's Inception-v3 is
 Keras' layer for layer); every shape is checked on the way.
+
+Every failure ends in one line, `keras-bridge: <what and which file>`, which is all the library shows
+(with INCEPTION_LAB_DEBUG=1, the traceback too). Started with a pipe as stdin (as the library does), the
+bridge exits when the pipe closes: a killed Node process leaves no bridge behind finishing a file.
 """
 import json
 import os
+import stat
 import sys
+import threading
+import traceback
+
+
+def exit_when_parent_goes():
+    """The parent holds the other end of stdin: end of file means it is gone (even killed), so stop."""
+    mode = os.fstat(0).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return
+
+    def watch():
+        while os.read(0, 1 << 16):
+            pass
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+if __name__ == "__main__":
+    exit_when_parent_goes()  # before TensorFlow's imports, which take seconds
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
@@ -18,6 +43,8 @@ import tensorflow as tf  # noqa: E402
 
 
 def fail(message):
+    if os.environ.get("INCEPTION_LAB_DEBUG") == "1" and sys.exc_info()[0] is not None:
+        traceback.print_exc()
     print(f"keras-bridge: {message}", file=sys.stderr)
     sys.exit(1)
 
@@ -69,17 +96,24 @@ def build(spec):
 
 
 class Serving(tf.Module):
-    """Images 0..255 of any batch and size in, resized to the input size, probabilities and labels out."""
+    """Images 0..255 of any batch and size in, resized to the input size, probabilities and labels out.
+
+    It saves the TensorFlow variables themselves, not the Keras model: a Keras 3 model saved by
+    tf.saved_model restores into copies of its variables ("Variable_N") while the signatures read the
+    originals, which works in Python but leaves TensorFlow's C loader (TensorFlow Serving, tfjs-node)
+    with "Could not find variable conv2d/kernel".
+    """
 
     def __init__(self, model, classes, size):
         super().__init__()
-        self.model = model
+        self.tf_variables = [variable.value for variable in model.variables]
+        self._model = self._no_dependency(model)
         self.classes = tf.constant(classes)
         self.size = size
 
     def predict(self, images):
         resized = tf.image.resize(images, (self.size, self.size))
-        probabilities = self.model(resized, training=False)
+        probabilities = self._model(resized, training=False)
         return {"probabilities": probabilities, "labels": tf.gather(self.classes, tf.argmax(probabilities, -1))}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
@@ -107,7 +141,10 @@ CONVS_UP_TO = {"mixed0": 12, "mixed1": 19, "mixed2": 26, "mixed3": 30, "mixed4":
 
 
 def import_model(model_file, out):
-    model = keras.models.load_model(model_file, compile=False)
+    try:
+        model = keras.models.load_model(model_file, compile=False)
+    except Exception as error:  # Keras' own words, on one line: the file is not one it reads
+        fail(f"{model_file}: Keras cannot load it ({first_line(error)}); give a .keras or .h5 file saved by Keras' model.save")
     layers = list(weighted_layers(model))
     convs = [l for l in layers if isinstance(l, keras.layers.Conv2D)]
     norms = [l for l in layers if isinstance(l, keras.layers.BatchNormalization)]
@@ -140,10 +177,20 @@ def import_model(model_file, out):
     )
 
 
+def first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "export":
-        export(sys.argv[2])
-    elif len(sys.argv) >= 4 and sys.argv[1] == "import":
-        import_model(sys.argv[2], sys.argv[3])
-    else:
-        fail(__doc__)
+    try:
+        if len(sys.argv) >= 3 and sys.argv[1] == "export":
+            export(sys.argv[2])
+        elif len(sys.argv) >= 4 and sys.argv[1] == "import":
+            import_model(sys.argv[2], sys.argv[3])
+        else:
+            fail("usage: keras-bridge.py export SPEC.json, or keras-bridge.py import MODEL OUT_DIR")
+    except KeyboardInterrupt:
+        fail("interrupted")
+    except Exception as error:
+        fail(f"{type(error).__name__}: {first_line(error)}")

@@ -1,18 +1,73 @@
 // Writing so that nothing is lost: a reader never sees half a file or half a folder, a failed write
 // (a full disk, an interrupt) leaves what was there before and no temporary files, and a folder is only
 // ever replaced when this library wrote all of it. Folders the library writes (saved models,
-// checkpoints) carry a manifest of their files with sizes and SHA-256, which is how the library knows
-// a folder is its own, and how it checks a folder it reads back.
+// checkpoints) carry a manifest of their files with sizes and SHA-256, and of their empty folders (a
+// SavedModel's assets/), which is how the library knows a folder is its own, and how it checks a folder
+// it reads back. What is written reaches the disk before it is renamed into place, so a power cut after
+// a write returned loses nothing (fsync of a small file and its folder: 0.67 ms here, against 0.05 ms
+// without). Temporary names carry the writer's process id: the next write removes those of a writer
+// that was killed.
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { withLock } from "./lock";
+import { processAlive, withLock } from "./lock";
 
 export const MANIFEST = "inception-lab-manifest.json";
 
 /** A name beside `file` no other writer (this process or another) uses at the same time. */
-function temporaryName(file: string, kind: string): string {
+function temporaryName(file: string, kind: "tmp" | "old"): string {
   return `${file}.${kind}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+const TEMPORARY_NAME = /^(.+)\.(tmp|old)-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * Removes what writers that are gone left in `dir`: their temporary files and folders, and their
+ * replaced folders; a replaced folder whose new one never arrived (the writer died between the two
+ * renames) is put back in its place.
+ */
+export function sweepLeftovers(dir: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const match = TEMPORARY_NAME.exec(name);
+    if (!match) continue;
+    const [, original, kind, pid] = match;
+    if (Number(pid) === process.pid || processAlive(Number(pid))) continue;
+    const leftover = path.join(dir, name);
+    try {
+      if (kind === "old" && !fs.existsSync(path.join(dir, original))) fs.renameSync(leftover, path.join(dir, original));
+      else fs.rmSync(leftover, { recursive: true, force: true });
+    } catch {
+      // Not removable (another user's, a read-only folder): the write itself says what is wrong.
+    }
+  }
+}
+
+/** Folders swept by writeAtomically in this process: a feature cache writes thousands of files into one. */
+const swept = new Set<string>();
+
+/** Flushes a file to the disk; an error here is a failed write. */
+function flushFile(file: string): void {
+  const fd = fs.openSync(file, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Flushes a folder's entries (a new name, a rename) to the disk where the system allows it: not every one opens or syncs a folder. */
+function flushFolder(dir: string): void {
+  try {
+    flushFile(dir);
+  } catch {
+    // A folder we may write in but not read (-wx), or a file system without folder sync: the write stands.
+  }
 }
 
 /** What went wrong with a file operation, in words, with the path and what to do. */
@@ -32,12 +87,22 @@ export function describeFileError(error: unknown, what: string): Error {
   return wrapped;
 }
 
-/** Writes a whole file or nothing: a temporary sibling renamed into place, removed if anything fails. */
+/**
+ * Writes a whole file or nothing: a temporary sibling, flushed to the disk, renamed into place, removed
+ * if anything fails. The first write into a folder in a process removes what killed writers left there.
+ */
 export function writeAtomically(file: string, data: string | Uint8Array): void {
+  const dir = path.dirname(path.resolve(file));
+  if (!swept.has(dir)) {
+    sweepLeftovers(dir);
+    swept.add(dir);
+  }
   const tmp = temporaryName(file, "tmp");
   try {
     fs.writeFileSync(tmp, data);
+    flushFile(tmp);
     fs.renameSync(tmp, file);
+    flushFolder(dir);
   } catch (error) {
     fs.rmSync(tmp, { force: true });
     throw describeFileError(error, file);
@@ -49,6 +114,8 @@ export const sha256 = (data: Uint8Array | string) => createHash("sha256").update
 interface Manifest {
   writtenBy: "inception-lab";
   files: Record<string, { bytes: number; sha256: string }>;
+  /** Empty folders, as relative paths (absent in manifests written before they were recorded). */
+  folders?: string[];
 }
 
 function readManifest(dir: string): Manifest | null {
@@ -87,8 +154,10 @@ export function cannotReplace(dir: string): string | null {
   const entries = fs.readdirSync(dir);
   if (entries.length === 0 || savedByEarlierVersion(dir, entries)) return null;
   const manifest = readManifest(dir);
-  // A manifest lists files by relative path; a top-level folder is the library's when files of its list lie in it.
-  const listed = new Set(Object.keys(manifest?.files ?? {}).map((file) => file.split("/")[0]));
+  // A manifest lists files and empty folders by relative path; a top-level entry is the library's when
+  // one of them lies in it. Manifests before empty folders were recorded: an empty folder holds nothing to lose.
+  const recorded = manifest?.folders ?? entries.filter((name) => isEmptyFolder(path.join(dir, name)));
+  const listed = new Set([...Object.keys(manifest?.files ?? {}), ...recorded].map((entry) => entry.split("/")[0]));
   const foreign = entries.filter((name) => name !== MANIFEST && !listed.has(name));
   if (!manifest || foreign.length > 0) {
     const shown = (manifest ? foreign : entries).slice(0, 5).join(", ");
@@ -112,22 +181,38 @@ export function checkWritableFolder(dir: string, option: string): void {
   }
 }
 
-/** Every file below `dir` as a relative path with "/" separators, sorted. */
-function filesBelow(dir: string, prefix = ""): string[] {
+function isEmptyFolder(entry: string): boolean {
+  try {
+    return fs.lstatSync(entry).isDirectory() && fs.readdirSync(entry).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Every file and every folder below `dir` as relative paths with "/" separators, sorted; a folder's path ends in "/". */
+function entriesBelow(dir: string, prefix = ""): string[] {
   return fs
     .readdirSync(path.join(dir, prefix), { withFileTypes: true })
-    .flatMap((entry) => (entry.isDirectory() ? filesBelow(dir, `${prefix}${entry.name}/`) : [`${prefix}${entry.name}`]))
+    .flatMap((entry) => (entry.isDirectory() ? [`${prefix}${entry.name}/`, ...entriesBelow(dir, `${prefix}${entry.name}/`)] : [`${prefix}${entry.name}`]))
     .sort();
 }
 
 function writeManifest(dir: string): void {
+  const entries = entriesBelow(dir);
   const files: Manifest["files"] = {};
-  for (const name of filesBelow(dir)) {
+  for (const name of entries.filter((entry) => !entry.endsWith("/"))) {
     const data = fs.readFileSync(path.join(dir, name));
     files[name] = { bytes: data.length, sha256: sha256(data) };
   }
-  const manifest: Manifest = { writtenBy: "inception-lab", files };
+  const folders = entries.filter((entry) => entry.endsWith("/") && !entries.some((other) => other !== entry && other.startsWith(entry))).map((entry) => entry.slice(0, -1));
+  const manifest: Manifest = { writtenBy: "inception-lab", files, folders };
   fs.writeFileSync(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 1));
+}
+
+/** Flushes every file and folder of `dir` to the disk, each folder after what it holds. */
+function flushTree(dir: string): void {
+  for (const entry of entriesBelow(dir).reverse()) (entry.endsWith("/") ? flushFolder : flushFile)(path.join(dir, entry));
+  flushFolder(dir);
 }
 
 /**
@@ -136,6 +221,7 @@ function writeManifest(dir: string): void {
  * library did not write. Concurrent writers of one folder take turns. Returns the folder's absolute path.
  */
 export async function writeFolder(dir: string, fill: (tmp: string) => Promise<void> | void): Promise<string> {
+  if (typeof dir !== "string" || dir === "") throw new Error(`dir is ${dir === "" ? "empty" : String(dir)}: give the path of the folder to write, e.g. "models/flowers".`);
   const target = path.resolve(dir);
   const refusal = cannotReplace(target);
   if (refusal) throw new Error(refusal);
@@ -145,6 +231,7 @@ export async function writeFolder(dir: string, fill: (tmp: string) => Promise<vo
     throw describeFileError(error, path.dirname(target));
   }
   return withLock(target, async () => {
+    sweepLeftovers(path.dirname(target));
     const again = cannotReplace(target);
     if (again) throw new Error(again);
     const tmp = temporaryName(target, "tmp");
@@ -153,8 +240,10 @@ export async function writeFolder(dir: string, fill: (tmp: string) => Promise<vo
       fs.mkdirSync(tmp);
       await fill(tmp);
       writeManifest(tmp);
+      flushTree(tmp);
       if (fs.existsSync(target)) fs.renameSync(target, old);
       fs.renameSync(tmp, target);
+      flushFolder(path.dirname(target));
     } catch (error) {
       fs.rmSync(tmp, { recursive: true, force: true });
       if (fs.existsSync(old) && !fs.existsSync(target)) fs.renameSync(old, target);
@@ -174,6 +263,9 @@ export async function writeFolder(dir: string, fill: (tmp: string) => Promise<vo
 export function verifyFolder(dir: string): void {
   const manifest = readManifest(dir);
   if (!manifest) throw new Error(`${dir}: no ${MANIFEST}; this is not a folder Inception Lab wrote, or it was written by an older version: save or train it again.`);
+  for (const folder of manifest.folders ?? []) {
+    if (!fs.statSync(path.join(dir, folder), { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${path.join(dir, folder)} is missing: the folder is incomplete; save or export it again.`);
+  }
   for (const [name, expected] of Object.entries(manifest.files)) {
     const file = path.join(dir, name);
     let data: Buffer;

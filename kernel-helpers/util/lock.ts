@@ -13,7 +13,8 @@ const POLL_MS = 100;
 /** Locks held by this process, so two cells of one kernel queue up as two processes do. */
 const held = new Map<string, Promise<unknown>>();
 
-function alive(pid: number): boolean {
+/** Whether a process with this id runs (on this machine); one we may not signal runs too. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -26,7 +27,7 @@ function stale(lockFile: string): boolean {
   try {
     const { pid } = JSON.parse(fs.readFileSync(lockFile, "utf8"));
     const age = Date.now() - fs.statSync(lockFile).mtimeMs;
-    return age > STALE_MS || (typeof pid === "number" && pid !== process.pid && !alive(pid));
+    return age > STALE_MS || (typeof pid === "number" && pid !== process.pid && !processAlive(pid));
   } catch {
     // Unreadable or half-written by its creator: stale only once it is old.
     try {
