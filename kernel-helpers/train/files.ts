@@ -260,7 +260,8 @@ async function readSavedModelClassifier(dir: string, precision: PrecisionOption 
     saved.dispose();
     throw error;
   }
-  return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, "float32", batchScorer(info.inputSize, score));
+  // dispose() frees the TensorFlow session with the classifier.
+  return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, "float32", Object.assign(batchScorer(info.inputSize, score), { dispose: () => saved.dispose() }));
 }
 
 /**
