@@ -41,6 +41,8 @@ export class ActivationStore {
   private readonly memory = new Map<string, Uint16Array | Float32Array>();
   private readonly fileKeys = new Map<string, string>();
   private warned = false;
+  /** Images whose activations were stored, and batches of them read back. */
+  readonly counts = { stored: 0, read: 0 };
 
   /**
    * `description` decides the activations (weights up to the boundary, preprocessing, input size,
@@ -73,6 +75,7 @@ export class ActivationStore {
   /** Stores the activations of `image` (float32 values); a disk that will not take them keeps them in memory, with a warning. */
   put(image: string, values: Float32Array): void {
     const stored = this.bytesPerValue === 2 ? toBfloat16(values) : values.slice();
+    this.counts.stored++;
     if (!this.onDisk) {
       this.memory.set(image, stored);
       return;
@@ -129,6 +132,7 @@ export class ActivationStore {
       if (values instanceof Float32Array) out.set(values, i * this.valuesPerImage);
       else fromBfloat16(values, out, i * this.valuesPerImage);
     }
+    this.counts.read++;
     return out;
   }
 }

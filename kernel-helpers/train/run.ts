@@ -7,7 +7,7 @@ import type { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
 import type { CutLayer } from "../network/inception";
 import { checkNames, resolve, type Resolved, type TrainOptions } from "./options";
-import type { CallOutcome, Trainer } from "./trainer";
+import type { CallOutcome, FrozenBottomStats, Trainer } from "./trainer";
 import type { Mode } from "./recipes";
 import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
@@ -42,6 +42,8 @@ export interface RunInfo {
   trainImages: number;
   /** Training calls so far: the first, then one per fit. */
   calls: number;
+  /** The frozen-bottom cache a fine-tune of the top blocks kept (train/trainer.ts), if any. */
+  frozenBottom?: FrozenBottomStats;
 }
 
 /** What run.fit takes: how many more epochs, and what may change between calls. */
@@ -100,6 +102,7 @@ export class TrainingRun extends Displayable {
     i.checkpointsWritten = outcome.checkpointsWritten;
     i.warnings.push(...outcome.warnings.filter((w) => !i.warnings.includes(w)));
     if (this.trainer) {
+      i.frozenBottom = this.trainer.frozenBottomStats ?? undefined;
       i.trainedBlocks = this.trainer.plan.trainedBlocks;
       i.trainableParameters = this.trainer.trainableParameters();
     }
@@ -213,6 +216,7 @@ export class TrainingRun extends Displayable {
       ["wall time", `${i.seconds.toFixed(1)} s${i.bottlenecks ? ` (features: ${i.bottlenecks.computed} computed, ${i.bottlenecks.cached} from cache, ${i.bottlenecks.seconds.toFixed(1)} s)` : ""}`],
       ["training throughput", `${this.imagesPerSecond.toFixed(1)} images/s`],
       ["compute", last ? `${formatFlops(last.flops)} in the training loop` : "-"],
+      ...(i.frozenBottom ? [["frozen-bottom cache", `${i.frozenBottom.boundary} output, ${formatBytes(i.frozenBottom.bytesPerImage)} an image, ${formatBytes(i.frozenBottom.bytes)} for ${i.frozenBottom.images} images, ${i.frozenBottom.onDisk ? "on disk" : "in memory"}`] as [string, string]] : []),
       ...(i.options.checkpointDir ? [["checkpoints", `${i.checkpointsWritten} written to ${i.options.checkpointDir}`] as [string, string]] : []),
       ...i.warnings.map((w) => ["warning", w] as [string, string]),
     ];
@@ -226,6 +230,11 @@ export class TrainingRun extends Displayable {
   toHTML(): string {
     return this.summaryTable().toHTML() + `<p><small>run.evaluate() for test accuracy and mistakes; run.history for every step; run.save(dir) to keep it.</small></p>`;
   }
+}
+
+export function formatBytes(bytes: number): string {
+  const [value, unit] = bytes >= 2 ** 30 ? [bytes / 2 ** 30, "GiB"] : bytes >= 2 ** 20 ? [bytes / 2 ** 20, "MiB"] : [bytes / 2 ** 10, "KiB"];
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`;
 }
 
 export function formatFlops(flops: number): string {

@@ -31,6 +31,9 @@ export interface FrozenBottomStats {
   bytesPerImage: number;
   bytes: number;
   onDisk: boolean;
+  /** Images run through the frozen bottom and stored, and batches read back instead (so far). */
+  computed: number;
+  readBatches: number;
 }
 
 /** What one call of the loop ended with. */
@@ -59,8 +62,7 @@ export class Trainer {
   readonly cache: BottleneckCache | null;
   private readonly optimizers = new Map<string, Optimizer>();
   private readonly stores = new Map<string, ActivationStore>();
-  /** What the last frozen-bottom cache made holds: at which block, for how many images, in memory or on disk. */
-  frozenBottomStats: FrozenBottomStats | null = null;
+  private lastStore: { store: ActivationStore; boundary: string; images: number } | null = null;
   private checkpointsWritten = 0;
 
   constructor(
@@ -132,9 +134,16 @@ export class Trainer {
       const images = this.data.files("train").length + this.data.files("validation").length;
       store = new ActivationStore(description, boundary.slice(1).reduce((a, b) => a * b, 1), this.precision.precision, images, { root: s.cacheDir && path.join(s.cacheDir, "activations") });
       this.stores.set(key, store);
-      this.frozenBottomStats = { boundary: below, images, bytesPerImage: store.bytesFor(), bytes: store.bytesFor(images), onDisk: store.onDisk };
+      this.lastStore = { store, boundary: below, images };
     }
     return store;
+  }
+
+  /** What the last frozen-bottom cache holds: at which block, for how many images, in memory or on disk, how used. */
+  get frozenBottomStats(): FrozenBottomStats | null {
+    if (!this.lastStore) return null;
+    const { store, boundary, images } = this.lastStore;
+    return { boundary, images, bytesPerImage: store.bytesFor(), bytes: store.bytesFor(images), onDisk: store.onDisk, computed: store.counts.stored, readBatches: store.counts.read };
   }
 
   /** The network trained from the plan's first trained block up, with the head, on images. */
