@@ -112,8 +112,8 @@ test("a training step out of memory says which batch size to try", () => {
 });
 
 test("the cost model estimates named GPUs from the recipe's operations at the measured precision, states its assumption beside this machine's measured share, and refuses an impossible share", () => {
-  const flops = { forward: 11.5e9, trainTop: 20e9, trainAll: 34.5e9 };
-  const throughput: Throughput = { inputSize: 299, batchSize: 8, forward: 35, validation: 35, head: 2000, trainTop: 20, trainAll: 10, unfreezeFrom: "mixed7", flops, device: "a CPU", onGpu: false, precision: "float32", precisionReason: "float32, as asked", peakFlops: 500e9 };
+  const flops = { forward: 11.5e9, trainTop: 20e9, trainTopCached: 12e9, trainAll: 34.5e9 };
+  const throughput: Throughput = { inputSize: 299, batchSize: 8, forward: 35, validation: 35, head: 2000, trainTop: 20, trainTopCached: 30, trainAll: 10, unfreezeFrom: "mixed7", flops, device: "a CPU", onGpu: false, precision: "float32", precisionReason: "float32, as asked", peakFlops: 500e9 };
   const costs = new CostModel(throughput);
   assert.deepEqual(costs.gpuEstimates.map((g) => g.name), GPUS.map((g) => g.name));
   const fineTuneAll = costs.gpuEstimates.map((g) => g.seconds[2]);

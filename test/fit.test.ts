@@ -73,7 +73,8 @@ test("a retraining trains its head further on the features it has; fine-tune dep
   const tuned = await fineTune(inception, data, { ...quiet, epochs: 1, warmupEpochs: 1, unfreezeFrom: "mixed6" });
   let recorded = graphStats.recorded;
   await tuned.fit({ epochs: 1, unfreezeFrom: "mixed5" });
-  assert.equal(graphStats.recorded - recorded, 2, "a deeper fine-tune records its own step and frozen bottom, once");
+  // Its step, its frozen bottom, and validation from that bottom's output (the frozen-bottom cache).
+  assert.equal(graphStats.recorded - recorded, 3, "a deeper fine-tune records its own graphs, once");
   assert.deepEqual(tuned.info.trainedBlocks, ["mixed5", "mixed6", "mixed7", "head"]);
   recorded = graphStats.recorded;
   await tuned.fit({ epochs: 1, unfreezeFrom: "mixed6" });

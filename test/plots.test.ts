@@ -55,9 +55,11 @@ test("the network diagram marks what each mode computes in a step", async () => 
   const index = (b: string) => diagram.blocks.findIndex((x) => x.block === b);
   assert.equal(retrain[index("mixed3")], "cached");
   assert.equal(retrain[index("mixed9")], "unused");
-  assert.equal(top[index("mixed5")], "frozen");
+  assert.equal(top[index("mixed5")], "cached", "run once per image (the frozen-bottom cache)");
   assert.equal(top[index("mixed6")], "trained");
   assert.ok(all.slice(0, index("mixed7") + 1).every((r) => r === "trained"));
   assert.deepEqual(all, fromScratch);
   assert.match(diagram.toHTML(), /<svg/);
+  const distorted = plot.network(inception, { layer: "mixed7", unfreezeFrom: "mixed6", distortions: { flipLeftRight: true } });
+  assert.equal(distorted.rows[1].roles[index("mixed5")], "frozen", "distortions change every epoch's images: forward every step");
 });

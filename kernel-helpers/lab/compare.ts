@@ -23,11 +23,11 @@ export function topBlock(layer: CutLayer): CutLayer {
 }
 
 /** An entry's mode, its plan at the cut `layer`, its label and the options that make it. */
-export function entryPlan(entry: CompareEntry, layer: CutLayer, unfreezeFrom: CutLayer = topBlock(layer)): { mode: Mode; plan: Plan; label: string; options: TrainOptions } {
+export function entryPlan(entry: CompareEntry, layer: CutLayer, unfreezeFrom: CutLayer = topBlock(layer), shared: TrainOptions = {}): { mode: Mode; plan: Plan; label: string; options: TrainOptions } {
   const mode: Mode = entry === "fine-tune-top" ? "fine-tune" : entry;
   const options: TrainOptions = entry === "fine-tune-top" ? { unfreezeFrom } : entry === "fine-tune" ? { unfreezeFrom: "all" } : {};
   const label = { "retrain-final-layer": "retrain the final layer", "fine-tune-top": `fine-tune from ${unfreezeFrom}`, "fine-tune": "fine-tune all", "from-scratch": "train from scratch" }[entry];
-  return { mode, plan: plan(mode, layer, options), label, options };
+  return { mode, plan: plan(mode, layer, { ...shared, ...options }), label, options };
 }
 
 export interface CompareOptions extends TrainOptions {

@@ -26,11 +26,13 @@ export interface Throughput {
   head: number;
   /** Images per second of a training step that trains the blocks from `unfreezeFrom` up. */
   trainTop: number;
+  /** The same step on the frozen blocks' output read back (the frozen-bottom cache: epochs after the first). */
+  trainTopCached: number;
   /** Images per second of a training step that trains every layer. */
   trainAll: number;
   unfreezeFrom: CutLayer;
   /** Floating-point operations per image of each kind of work (the model summary's, as training counts them). */
-  flops: { forward: number; trainTop: number; trainAll: number };
+  flops: { forward: number; trainTop: number; trainTopCached: number; trainAll: number };
   /** The precision the network's work ran at, and why. */
   precision: Precision;
   precisionReason: string;
@@ -132,21 +134,26 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
     const trained = new Optimizer(optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-4, {}, lossScalingFor(precision));
     const step = networkStep(inception, logitsModel, firstTrained, trained, { classes, head, precision });
     const seconds = await timeSteps(() => step.run(x, y), steps);
+    // The same step on the frozen blocks' output, as epochs after the first run it with the frozen-bottom cache.
+    const prepared = step.forward.prepare(x);
+    const cachedSeconds = await timeSteps(() => step.runPrepared(prepared, y), steps);
+    if (prepared !== x) prepared.dispose();
     step.dispose();
     trained.dispose();
-    return seconds;
+    return { seconds, cachedSeconds };
   };
-  const all = await trainSeconds("stem");
-  const top = await trainSeconds(unfreezeFrom);
+  const all = (await trainSeconds("stem")).seconds;
+  const { seconds: top, cachedSeconds: topCached } = await trainSeconds(unfreezeFrom);
   tf.dispose([x, y, ...head.variables(), ...logitsModel.weights.map((w) => w.read())]);
   const perBlock = blockFlops(inception);
   const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (perBlock.get(b) ?? 0), 0);
   const forwardFlops = sum(blocksUpTo(layer));
-  const flops = { forward: forwardFlops, trainTop: forwardFlops + 2 * sum(plan("fine-tune", layer, { unfreezeFrom }).trainedBlocks), trainAll: 3 * forwardFlops };
+  const trained = sum(plan("fine-tune", layer, { unfreezeFrom }).trainedBlocks);
+  const flops = { forward: forwardFlops, trainTop: forwardFlops + 2 * trained, trainTopCached: 3 * trained, trainAll: 3 * forwardFlops };
   const onGpu = currentBuild().device === "gpu";
   const device = onGpu ? (visibleGpu()?.name ?? "GPU") : `${os.cpus()[0]?.model.trim() ?? "CPU"} x ${os.availableParallelism()}`;
   const peakFlops = measureConvolutionPeak(precision);
-  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, head: batchSize / headSeconds, trainTop: batchSize / top, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu, precision, precisionReason: choice.reason, peakFlops };
+  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, head: batchSize / headSeconds, trainTop: batchSize / top, trainTopCached: batchSize / topCached, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu, precision, precisionReason: choice.reason, peakFlops };
 }
 
 /** One training run to price: its mode, how deep it trains, its images and epochs. */
@@ -161,6 +168,8 @@ export interface RunShape {
   warmupEpochs?: number;
   /** Whether the features are cached already (a second run on the same images and network). */
   featuresCached?: boolean;
+  /** A fine-tune of the top blocks without distortions keeps its frozen blocks' output (default true, as the modes). */
+  frozenBottomCache?: boolean;
 }
 
 /**
@@ -174,11 +183,13 @@ export function predictRun(throughput: Throughput, run: RunShape): { seconds: nu
   const onFeatures = RECIPES[run.mode].headOnFeatures(warmupEpochs);
   const network = run.mode !== "retrain-final-layer";
   const headEpochs = !onFeatures ? 0 : network ? warmupEpochs : run.epochs;
-  const trainRate = run.mode === "fine-tune" && run.unfreezeFrom && run.unfreezeFrom !== "all" ? t.trainTop : t.trainAll;
+  const top = run.mode === "fine-tune" && run.unfreezeFrom && run.unfreezeFrom !== "all";
+  // With the frozen-bottom cache the first epoch runs the frozen blocks, the later ones only the trained.
+  const laterRate = top ? (run.frozenBottomCache === false ? t.trainTop : t.trainTopCached) : t.trainAll;
   const parts: Record<string, number> = {
     features: onFeatures && !run.featuresCached ? (run.trainImages + run.validationImages) / t.forward : 0,
     head: (headEpochs * run.trainImages) / t.head,
-    training: network ? (run.epochs * run.trainImages) / trainRate : 0,
+    training: network && run.epochs > 0 ? run.trainImages / (top ? t.trainTop : t.trainAll) + ((run.epochs - 1) * run.trainImages) / laterRate : 0,
     validation: network ? (run.epochs * run.validationImages) / t.validation : 0,
   };
   return { seconds: Object.values(parts).reduce((a, b) => a + b, 0), parts };
@@ -250,7 +261,12 @@ function priceRecipe(t: Throughput, r: Recipe, headStepSeconds: number): CostRow
       seconds: r.images / t.forward + r.retrainSteps * headStepSeconds,
       flops: r.images * t.flops.forward,
     },
-    { mode: `fine-tune from ${t.unfreezeFrom}`, work: `${r.fineTuneImages} training image passes at ${t.trainTop.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainTop, flops: r.fineTuneImages * t.flops.trainTop },
+    {
+      mode: `fine-tune from ${t.unfreezeFrom}`,
+      work: `${train} images through the frozen blocks once (${t.trainTop.toFixed(2)}/s), then ${r.fineTuneImages - train} passes through the trained blocks alone at ${t.trainTopCached.toFixed(2)}/s`,
+      seconds: train / t.trainTop + (r.fineTuneImages - train) / t.trainTopCached,
+      flops: train * t.flops.trainTop + (r.fineTuneImages - train) * t.flops.trainTopCached,
+    },
     { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, flops: r.fineTuneImages * t.flops.trainAll },
     { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, flops: r.scratchEpochs * train * t.flops.trainAll },
   ];

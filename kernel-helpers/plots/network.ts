@@ -2,6 +2,7 @@
 // plans the training functions follow (train/recipes.ts).
 import { Displayable, escapeHtml } from "../display/display";
 import { type CompareEntry, COMPARE_ENTRIES, entryPlan } from "../lab/compare";
+import type { Distortions } from "../data/augment";
 import type { CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
 import type { Role } from "../train/recipes";
@@ -39,7 +40,7 @@ export class NetworkDiagram extends Displayable {
     const legendY = height - 26;
     const legend = (
       [
-        ["cached", "forward once, features cached"],
+        ["cached", "forward once per image, output kept"],
         ["frozen", "forward every step, frozen"],
         ["trained", "forward and backward every step"],
         ["unused", "not part of the classifier"],
@@ -52,14 +53,14 @@ export class NetworkDiagram extends Displayable {
 }
 
 /** Inception-v3's blocks with parameters and FLOPs, coloured by what each mode does with them in a step. */
-export function network(inception: Inception, options: { layer?: CutLayer; unfreezeFrom?: CutLayer; classes?: number } = {}): NetworkDiagram {
+export function network(inception: Inception, options: { layer?: CutLayer; unfreezeFrom?: CutLayer; classes?: number; distortions?: Distortions } = {}): NetworkDiagram {
   const layer = options.layer ?? inception.source.featureLayer;
   const bodies = inception.summary().blocks.filter((b) => b.block !== "top");
   const width = (inception.model.getLayer(layer).outputShape as number[])[3];
   const classes = options.classes ?? 5;
   const head = { block: "new head", parameters: width * classes + classes, gflops: (2 * width * classes) / 1e9 };
   const rowFor = (entry: CompareEntry) => {
-    const { plan, label } = entryPlan(entry, layer, options.unfreezeFrom);
+    const { plan, label } = entryPlan(entry, layer, options.unfreezeFrom, { distortions: options.distortions });
     return { label, roles: [...plan.roles.map((r) => r.role), "trained" as const] };
   };
   return new NetworkDiagram([...bodies, head], COMPARE_ENTRIES.map(rowFor));

@@ -252,17 +252,28 @@ async function* boundaryBatches(setup: Setup, store: ActivationStore, forward: R
  * (no distortions, something frozen), the frozen blocks run once per image, in the first epoch: later epochs
  * and validation read their activations back, in the same order, so they train exactly as without it.
  */
-export function imagePhase(name: string, setup: Setup, inception: Inception, logitsModel: tf.LayersModel, firstTrained: Block, optimizer: Optimizer, epochs: number, flopsPerImage: number, store: ActivationStore | null = null): Phase<TensorBatch> {
+export function imagePhase(
+  name: string,
+  setup: Setup,
+  inception: Inception,
+  logitsModel: tf.LayersModel,
+  firstTrained: Block,
+  optimizer: Optimizer,
+  epochs: number,
+  /** Operations per training image, and with the frozen blocks' output read back instead of computed. */
+  flops: { perImage: number; cached: number },
+  store: ActivationStore | null = null,
+): Phase<TensorBatch> {
   const random = seededRandom(setup.settings.seed + 17);
   const trainCount = setup.data.files("train").length;
   const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, precision: setup.precision, head: setup.head });
   const validationLogits = store ? null : inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
   const size = inception.inputSize;
-  return phase({
+  const trained = phase({
     name,
     epochs,
     stepsPerEpoch: Math.ceil(trainCount / setup.settings.batchSize),
-    flopsPerImage,
+    flopsPerImage: flops.perImage,
     optimizer,
     train: (batch) => (batch.prepared ? step.runPrepared(batch.x, batch.y) : step.run(batch.x, batch.y)),
     async *batches(epoch) {
@@ -303,6 +314,8 @@ export function imagePhase(name: string, setup: Setup, inception: Inception, log
       validationLogits?.dispose();
     },
   });
+  // Once every training image's frozen-bottom output is kept, a step computes the trained blocks alone.
+  return Object.defineProperty(trained, "flopsPerImage", { get: () => (store && store.counts.stored >= trainCount ? flops.cached : flops.perImage) });
 }
 
 export interface FeatureSet {

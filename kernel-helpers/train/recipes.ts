@@ -2,11 +2,15 @@
 // cached features, and its defaults. Training (modes.ts), the comparison and the cost model (lab/) and the
 // network picture (plots/) all read the same plan, so a new mode is one entry here.
 import { type Block, BLOCKS, type CutLayer } from "../network/inception";
+import { type Distortions, hasDistortions } from "../data/augment";
 import type { OptimizerName } from "./optimizers";
 
 export type Mode = "retrain-final-layer" | "fine-tune" | "from-scratch";
 
-/** What a training step does with a block: computed once and cached, run forward, trained, or not used. */
+/**
+ * What a training step does with a block: computed once per image and cached (retraining's features, a
+ * fine-tune's frozen bottom without distortions), run forward at every step, trained, or not used.
+ */
 export type Role = "cached" | "frozen" | "trained" | "unused";
 
 export interface Recipe {
@@ -63,16 +67,18 @@ export function blocksUpTo(layer: CutLayer): Block[] {
   return BLOCKS.slice(0, BLOCKS.indexOf(layer) + 1);
 }
 
-export function plan(mode: Mode, layer: CutLayer, options: { unfreezeFrom?: CutLayer | "all"; warmupEpochs?: number } = {}): Plan {
+export function plan(mode: Mode, layer: CutLayer, options: { unfreezeFrom?: CutLayer | "all"; warmupEpochs?: number; distortions?: Distortions; frozenBottomCache?: boolean } = {}): Plan {
   const recipe = RECIPES[mode];
   const unfreezeFrom = options.unfreezeFrom ?? "all";
   const firstTrained = recipe.firstTrained(unfreezeFrom);
   const cut = BLOCKS.indexOf(layer);
   if (firstTrained && BLOCKS.indexOf(firstTrained) > cut) throw new Error(`unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
   const from = firstTrained ? BLOCKS.indexOf(firstTrained) : Infinity;
+  // Below the trained blocks: run once per image and kept (train/trainer.ts), unless distortions change the images.
+  const below: Role = options.frozenBottomCache !== false && !hasDistortions(options.distortions ?? {}) ? "cached" : "frozen";
   const roles = BLOCKS.filter((b) => b !== "top").map((block, i): { block: Block; role: Role } => ({
     block,
-    role: i > cut ? "unused" : firstTrained === null ? "cached" : i < from ? "frozen" : "trained",
+    role: i > cut ? "unused" : firstTrained === null ? "cached" : i < from ? below : "trained",
   }));
   return {
     mode,

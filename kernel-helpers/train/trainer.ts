@@ -152,14 +152,14 @@ export class Trainer {
     const optimizer = this.optimizer(`network from ${firstTrained}`, this.models.full.logitsModel.trainableWeights, learningRate, lossScalingFor(this.precision.precision));
     const flops = blockFlops(this.inception);
     const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (flops.get(b) ?? 0), 0);
-    const perImage = sum(blocksUpTo(this.layer)) + 2 * sum(this.plan.trainedBlocks);
-    return imagePhase(this.mode === "fine-tune" ? "fine-tune" : "train", this.setup, this.inception, this.models.full.logitsModel, firstTrained, optimizer, epochs, perImage, this.frozenBottom());
+    const flopsPerImage = { perImage: sum(blocksUpTo(this.layer)) + 2 * sum(this.plan.trainedBlocks), cached: 3 * sum(this.plan.trainedBlocks) };
+    return imagePhase(this.mode === "fine-tune" ? "fine-tune" : "train", this.setup, this.inception, this.models.full.logitsModel, firstTrained, optimizer, epochs, flopsPerImage, this.frozenBottom());
   }
 
   /** Trains the blocks from `firstTrained` up from now on (fastai's freeze and unfreeze); the head always trains. */
   retrainFrom(unfreezeFrom: CutLayer | "all"): void {
     if (this.mode === "retrain-final-layer") throw new Error(`unfreezeFrom: a retraining keeps its network frozen; fine-tune it with fineTune(inception, data, { unfreezeFrom: "${unfreezeFrom}" }).`);
-    this.plan = plan(this.mode, this.layer, { unfreezeFrom, warmupEpochs: 0 });
+    this.plan = plan(this.mode, this.layer, { ...this.setup.settings, unfreezeFrom, warmupEpochs: 0 });
     setTrainable(this.inception, this.plan.firstTrained as Block);
   }
 
