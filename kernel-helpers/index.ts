@@ -45,6 +45,8 @@ export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/schedules"
 export { compareModes } from "./lab/compare";
 export type { Comparison, CompareEntry, CompareOptions } from "./lab/compare";
 export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
+export { findLearningRate, LearningRateFinder } from "./lab/lr-finder";
+export type { FinderOptions } from "./lab/lr-finder";
 export type { Throughput, Recipe, RunShape } from "./lab/cost-model";
 export { centroidAccuracy, gradCam, runFeatures, weightChange } from "./lab/inside";
 export type { BlockChange, Heatmap } from "./lab/inside";

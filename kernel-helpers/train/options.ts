@@ -71,7 +71,7 @@ export interface TrainOptions {
 export type Resolved = Required<Omit<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "callbacks" | "tensorboard" | "precision">> &
   Pick<TrainOptions, "checkpointDir" | "layer" | "inputSize" | "cacheDir" | "tensorboard" | "precision"> & { callbacks: UserCallback[] };
 
-const OPTION_NAMES = [
+export const OPTION_NAMES = [
   "epochs", "batchSize", "optimizer", "learningRate", "dropout", "labelSmoothing", "distortions", "earlyStopping", "seed", "layer", "inputSize", "maxSeconds",
   "cacheDir", "checkpointDir", "tensorboard", "resume", "progress", "liveChart", "callbacks", "graph", "unfreezeFrom", "warmupEpochs", "warmupLearningRate", "precision", "frozenBottomCache",
 ];

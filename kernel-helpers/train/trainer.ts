@@ -193,12 +193,7 @@ export class Trainer {
     let stopReason: string | null = null;
     let features: BottleneckStats | undefined;
     try {
-      if (options.needsFeatures && !this.features) {
-        // With distortions, training features are computed per step; validation still uses cached ones.
-        this.features = await bottlenecks(this.data, this.cache, hasDistortions(settings.distortions) ? ["validation"] : ["train", "validation"], interrupt);
-        this.owned.push(this.features.sets.train.x, this.features.sets.train.y, this.features.sets.validation.x, this.features.sets.validation.y);
-        features = this.features.stats;
-      }
+      if (options.needsFeatures && !this.features) features = await this.computeFeatures(settings, interrupt);
       const history = options.resume ? await readCheckpoint(options.resume, this.identity, this.models.full.model, new Set(this.keptWeights())) : this.history;
       loop = new TrainingLoop(phases(), this.callbacks(settings, checkpoint, interrupt), history.epochs.length ? { history, continued: !options.resume } : undefined);
       await loop.run();
@@ -213,6 +208,14 @@ export class Trainer {
     }
     this.checkpointsWritten += checkpoint?.written ?? 0;
     return { features, stopReason, stoppedEarly: (loop?.endedPhases.length ?? 0) > 0, warnings: loop?.warnings ?? [], checkpointsWritten: this.checkpointsWritten, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** The features the head trains on, computed or read from the cache once and kept. */
+  async computeFeatures(settings: Resolved, interrupt?: InterruptFlag): Promise<BottleneckStats> {
+    // With distortions, training features are computed per step; validation still uses cached ones.
+    this.features = await bottlenecks(this.data, this.cache, hasDistortions(settings.distortions) ? ["validation"] : ["train", "validation"], interrupt);
+    this.owned.push(this.features.sets.train.x, this.features.sets.train.y, this.features.sets.validation.x, this.features.sets.validation.y);
+    return this.features.stats;
   }
 
   /** Trainable parameters now (the head's alone for a retraining). */
