@@ -177,7 +177,7 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
   checkNames(perMode, COMPARE_ENTRIES, "perMode");
   const unknown = modes.filter((m) => !COMPARE_ENTRIES.includes(m));
   if (unknown.length) throw new Error(`modes: ${unknown.map((m) => `"${m}"`).join(", ")} not known; use ${COMPARE_ENTRIES.join(", ")}.`);
-  const layer: CutLayer = shared.layer ?? inception.source.featureLayer;
+  const layer: CutLayer = shared.layer ?? inception.source.layer;
   const top = shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : topBlock(layer);
   const rows: ComparisonRow[] = [];
   // Each mode gets its own feature cache, so none is timed on features another one computed.

@@ -106,7 +106,7 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   const { batchSize = 8, steps = 3, unfreezeFrom = "mixed7", classes = 5, optimizer = "adam", seed = 0 } = options;
   const inception = options.network ? await options.network.clone() : await loadInceptionV3({ weights: null, inputSize: options.inputSize ?? 299, seed: 1 });
   const { inputSize } = inception;
-  const layer = options.layer ?? inception.source.featureLayer;
+  const layer = options.layer ?? inception.source.layer;
   const choice = resolvePrecision(options.precision ?? inception.precisionOption);
   const precision = choice.precision;
   const head = new Head(classes, 0.2, seed);

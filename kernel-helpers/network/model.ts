@@ -47,8 +47,12 @@ export interface WeightsSource {
   description: string;
   provenance: string;
   preprocessing: Preprocessing;
-  /** Where transfer learning should cut by default: the most general features these weights have. */
-  featureLayer: CutLayer;
+  /**
+   * The `layer` the training options and features() cut at by default with these weights: where their
+   * features transfer best. One name for one idea: the option, this default and RunInfo say `layer`
+   * (its values are the type CutLayer).
+   */
+  layer: CutLayer;
   location?: string;
 }
 
@@ -79,7 +83,7 @@ async function readImagenet(includeTop: boolean): Promise<{ weights: NamedTensor
       description: "ImageNet (official Keras weights)",
       provenance: "Keras applications InceptionV3, trained on ImageNet-1k (Szegedy et al. 2016).",
       preprocessing: "inception",
-      featureLayer: "mixed10",
+      layer: "mixed10",
       location: local,
     },
   };
@@ -103,7 +107,7 @@ function readBundled(): { weights: NamedTensorMap; source: WeightsSource } {
       provenance: BUNDLED_PROVENANCE,
       preprocessing: "unit",
       // Its mixed8-mixed10 were fine-tuned for content moderation; mixed7 transfers better (measured).
-      featureLayer: "mixed7",
+      layer: "mixed7",
       location: dir,
     },
   };
@@ -116,14 +120,14 @@ async function readWeights(weights: string, includeTop: boolean): Promise<{ weig
   if (/\.json$/i.test(weights)) {
     return {
       weights: await readTfjsModel(weights),
-      source: { kind: "tfjs", id: isUrl ? `url:${weights}` : await fileId(weights), description: `tfjs model ${weights}`, provenance: weights, preprocessing: "inception", featureLayer: "mixed10", location: weights },
+      source: { kind: "tfjs", id: isUrl ? `url:${weights}` : await fileId(weights), description: `tfjs model ${weights}`, provenance: weights, preprocessing: "inception", layer: "mixed10", location: weights },
     };
   }
   if (/\.h5$/i.test(weights)) {
     const local = isUrl ? await cachedDownload(weights, path.basename(new URL(weights).pathname), { subdir: "weights" }) : weights;
     return {
       weights: await readKerasH5(local),
-      source: { kind: "keras-h5", id: await fileId(local), description: `Keras weights ${path.basename(local)}`, provenance: weights, preprocessing: "inception", featureLayer: "mixed10", location: local },
+      source: { kind: "keras-h5", id: await fileId(local), description: `Keras weights ${path.basename(local)}`, provenance: weights, preprocessing: "inception", layer: "mixed10", location: local },
     };
   }
   throw new Error(`weights: "${weights}" is not a source this library knows. Use "imagenet", "bundled", null (random), or a path/URL ending in .h5 or model.json.`);
@@ -379,7 +383,7 @@ export async function loadInceptionV3(options: LoadOptions = {}): Promise<Incept
       description: "random initialisation",
       provenance: "Glorot-uniform convolutions, BatchNorm at identity: no pretraining.",
       preprocessing: options.preprocessing ?? "inception",
-      featureLayer: "mixed10",
+      layer: "mixed10",
     };
     return new Inception(model, blockOf, source, inputSize, undefined, options.precision);
   }

@@ -54,7 +54,7 @@ export class NetworkDiagram extends Displayable {
 
 /** Inception-v3's blocks with parameters and FLOPs, coloured by what each mode does with them in a step. */
 export function network(inception: Inception, options: { layer?: CutLayer; unfreezeFrom?: CutLayer; classes?: number; distortions?: Distortions } = {}): NetworkDiagram {
-  const layer = options.layer ?? inception.source.featureLayer;
+  const layer = options.layer ?? inception.source.layer;
   const bodies = inception.summary().blocks.filter((b) => b.block !== "top");
   const width = (inception.model.getLayer(layer).outputShape as number[])[3];
   const classes = options.classes ?? 5;

@@ -243,7 +243,7 @@ export class Trainer {
 
 /** A new trainer for `mode` on `inception` (the caller's network for a retraining, the run's own otherwise). */
 export function newTrainer(mode: Mode, inception: Inception, data: ImageFolder, settings: Resolved, precision: PrecisionChoice, head: Head): Trainer {
-  const layer = settings.layer ?? inception.source.featureLayer;
+  const layer = settings.layer ?? inception.source.layer;
   const setup: Setup = { settings, precision: precision.precision, data, classes: data.classes.length, head };
   const info: ClassifierInfo = { classes: data.classes, inputSize: inception.inputSize, mode, layer, weights: inception.source.description };
   return new Trainer(mode, inception, data, setup, layer, precision, info);
