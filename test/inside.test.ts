@@ -115,9 +115,9 @@ test("the weight change per block is exactly zero for frozen blocks, and not for
 test("the comparison's verdict names the regime from the run's own numbers", () => {
   const rows = (retrain: number, tuned: number) =>
     [
-      { entry: "retrain-final-layer", label: "retrain the final layer", testAccuracy: retrain, seconds: 4 },
-      { entry: "fine-tune-top", label: "fine-tune from mixed6", testAccuracy: tuned, seconds: 80 },
-      { entry: "from-scratch", label: "train from scratch", testAccuracy: 0.3, seconds: 90 },
+      { mode: "retrain-final-layer", label: "retrain the final layer", testAccuracy: retrain, seconds: 4, targetPhase: "head" },
+      { mode: "fine-tune", unfreezeFrom: "mixed6", label: "fine-tune from mixed6", testAccuracy: tuned, seconds: 80, targetPhase: "fine-tune" },
+      { mode: "from-scratch", label: "train from scratch", testAccuracy: 0.3, seconds: 90, evaluation: { classes: ["a", "b", "c", "d"], files: Array.from({ length: 100 }, String) } },
     ] as unknown as ComparisonRow[];
   const fit = new Comparison(rows(0.98, 0.99), 0.8, "shapes").verdict();
   assert.equal(fit.regime, "features fit");
@@ -127,4 +127,9 @@ test("the comparison's verdict names the regime from the run's own numbers", () 
   assert.match(short.toText(), /fine-tuning gains 35 points/);
   assert.match(short.toText(), /from scratch on the same budget reached 0\.30/);
   assert.equal(new Comparison(rows(0.8, 0.86), 0.8, "x").verdict().regime, "in between");
+  // From scratch at chance is said as such, and a target reached in a fine-tune's warm-up is retraining's.
+  const atChance = rows(0.5, 0.85).map((r) => (r.mode === "from-scratch" ? { ...r, testAccuracy: 0.26 } : r.mode === "fine-tune" ? { ...r, targetPhase: "warm-up" } : r)) as ComparisonRow[];
+  const said = new Comparison(atChance, 0.8, "x").verdict().toText();
+  assert.match(said, /reached 0\.26, chance level for 4 classes \(1\/4 = 0\.25\): with random weights, this budget learns nothing measurable/);
+  assert.match(said, /fine-tune from mixed6 reached 80 % validation accuracy in its warm-up, which trains the head on the cached features exactly as retraining does/);
 });

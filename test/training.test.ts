@@ -200,7 +200,9 @@ test("bad options give clear errors naming the option", async () => {
 test("compareModes runs all four on one split and reports accuracy, time, throughput and compute", async () => {
   const { inception, data } = await setup();
   const comparison = await compareModes(inception, data, { ...quiet, epochs: 1, batchSize: 16, warmupEpochs: 1, perMode: { "retrain-final-layer": { epochs: 10 } }, targetAccuracy: 0.5 });
-  assert.deepEqual(comparison.rows.map((r) => r.entry), ["retrain-final-layer", "fine-tune-top", "fine-tune", "from-scratch"]);
+  assert.deepEqual(comparison.rows.map((r) => [r.mode, r.unfreezeFrom]), [["retrain-final-layer", null], ["fine-tune", "mixed6"], ["fine-tune", "all"], ["from-scratch", null]]);
+  assert.equal(comparison.run("fine-tune"), comparison.rows[2].run, "run(mode) is the full fine-tune");
+  assert.equal(comparison.run("fine-tune", "mixed6"), comparison.rows[1].run);
   const [retrain, top, all, fromScratch] = comparison.rows;
   assert.equal(top.label, "fine-tune from mixed6");
   assert.ok(retrain.trainedParameters < top.trainedParameters && top.trainedParameters < all.trainedParameters);

@@ -9,32 +9,41 @@ import type { Inception } from "../network/model";
 import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes";
 import { checkNames } from "../train/options";
 import type { TrainOptions } from "../train/options";
-import { type Mode, plan, type Plan } from "../train/recipes";
+import { type Mode, MODES, plan, type Plan } from "../train/recipes";
 import { formatFlops, type TrainingRun } from "../train/run";
 import { withScratchFolder } from "../util/scratch";
 
-/** The runs a comparison can hold: the three modes, and a fine-tune of the top blocks between them. */
-export type CompareEntry = "retrain-final-layer" | "fine-tune-top" | "fine-tune" | "from-scratch";
-export const COMPARE_ENTRIES: CompareEntry[] = ["retrain-final-layer", "fine-tune-top", "fine-tune", "from-scratch"];
+/**
+ * A run of a comparison: a mode by its name (a fine-tune then trains every layer), or a mode with how deep a
+ * fine-tune goes. The mode names are the API's everywhere: options, runs, charts, the command line.
+ */
+export type CompareEntry = Mode | { mode: Mode; unfreezeFrom?: CutLayer | "all" };
 
-/** The block a "fine-tune-top" run starts training from by default: the one below the cut. */
+/** The block a fine-tune of the top blocks starts training from by default: the one below the cut. */
 export function topBlock(layer: CutLayer): CutLayer {
   return BLOCKS[Math.max(BLOCKS.indexOf(layer) - 1, 1)] as CutLayer;
 }
 
-/** An entry's mode, its plan at the cut `layer`, its label and the options that make it. */
-export function entryPlan(entry: CompareEntry, layer: CutLayer, unfreezeFrom: CutLayer = topBlock(layer), shared: TrainOptions = {}): { mode: Mode; plan: Plan; label: string; options: TrainOptions } {
-  const mode: Mode = entry === "fine-tune-top" ? "fine-tune" : entry;
-  const options: TrainOptions = entry === "fine-tune-top" ? { unfreezeFrom } : entry === "fine-tune" ? { unfreezeFrom: "all" } : {};
-  const label = { "retrain-final-layer": "retrain the final layer", "fine-tune-top": `fine-tune from ${unfreezeFrom}`, "fine-tune": "fine-tune all", "from-scratch": "train from scratch" }[entry];
-  return { mode, plan: plan(mode, layer, { ...shared, ...options }), label, options };
+/** The default runs: retraining, a fine-tune from `top`, a fine-tune of everything, and from scratch. */
+export function defaultEntries(top: CutLayer): CompareEntry[] {
+  return ["retrain-final-layer", { mode: "fine-tune", unfreezeFrom: top }, "fine-tune", "from-scratch"];
+}
+
+/** An entry's mode and depth (null where the mode has none), its plan at the cut `layer`, its label and the options that make it. */
+export function entryPlan(entry: CompareEntry, layer: CutLayer, shared: TrainOptions = {}): { mode: Mode; unfreezeFrom: CutLayer | "all" | null; plan: Plan; label: string; options: TrainOptions } {
+  const { mode, unfreezeFrom: depth } = typeof entry === "string" ? { mode: entry, unfreezeFrom: undefined } : entry;
+  if (!MODES.includes(mode)) throw new Error(`modes: "${mode}" is not a mode; use ${MODES.join(", ")} (a fine-tune's depth as { mode: "fine-tune", unfreezeFrom: "mixed6" }).`);
+  const unfreezeFrom = mode === "fine-tune" ? (depth ?? "all") : null;
+  const options: TrainOptions = unfreezeFrom ? { unfreezeFrom } : {};
+  const label = mode === "fine-tune" ? (unfreezeFrom === "all" ? "fine-tune all" : `fine-tune from ${unfreezeFrom}`) : mode === "retrain-final-layer" ? "retrain the final layer" : "train from scratch";
+  return { mode, unfreezeFrom, plan: plan(mode, layer, { ...shared, ...options }), label, options };
 }
 
 export interface CompareOptions extends TrainOptions {
-  /** Which runs, in order (default all four). */
+  /** Which runs, in order (default: retraining, a fine-tune from the block below the cut, a full fine-tune, from scratch). */
   modes?: CompareEntry[];
-  /** Options for one entry only, on top of the shared ones (e.g. more epochs for retraining). */
-  perMode?: Partial<Record<CompareEntry, TrainOptions>>;
+  /** Options for one mode's runs only, on top of the shared ones (e.g. more epochs for retraining). */
+  perMode?: Partial<Record<Mode, TrainOptions>>;
   /** "Time to target" is the first time validation accuracy reached this (default 0.8). */
   targetAccuracy?: number;
   /** What the data set is called in tables and the verdict (default: its folder's name). */
@@ -42,16 +51,34 @@ export interface CompareOptions extends TrainOptions {
 }
 
 export interface ComparisonRow {
-  entry: CompareEntry;
+  mode: Mode;
+  /** How deep a fine-tune went ("all", or the first trained block); null for the other modes. */
+  unfreezeFrom: CutLayer | "all" | null;
   label: string;
   run: TrainingRun;
   evaluation: Evaluation;
   testAccuracy: number;
   seconds: number;
   secondsToTarget: number | null;
+  /** The phase whose epoch first reached the target: a fine-tune's "warm-up" is retraining's work, not fine-tuning's. */
+  targetPhase: string | null;
   imagesPerSecond: number;
   flopsPerImage: number;
   trainedParameters: number;
+}
+
+/**
+ * How training from scratch did, against chance: at chance (within two test images of it) it learned nothing
+ * measurable on this budget, which is what "no head start" means here, not a broken run.
+ */
+function fromScratchSentence(row: ComparisonRow): string {
+  const classes = row.evaluation.classes.length;
+  const chance = 1 / classes;
+  const noise = 2 / Math.max(row.evaluation.files.length, 1);
+  const accuracy = row.testAccuracy.toFixed(2);
+  return row.testAccuracy <= chance + noise
+    ? `Training from scratch on the same budget reached ${accuracy}, chance level for ${classes} classes (1/${classes} = ${chance.toFixed(2)}): with random weights, this budget learns nothing measurable. It has no head start; the cost model below prices the epochs it would need.`
+    : `Training from scratch on the same budget reached ${accuracy} (chance: ${chance.toFixed(2)}): it learns, but without a head start it trails.`;
 }
 
 /** Test accuracy points a fine-tune must gain over retraining before the features count as falling short. */
@@ -92,8 +119,8 @@ export class Comparison extends Displayable {
    * points), or in between; and how training from scratch did on the same budget.
    */
   verdict(): Verdict {
-    const retrain = this.rows.find((r) => r.entry === "retrain-final-layer");
-    const tunes = this.rows.filter((r) => r.entry === "fine-tune" || r.entry === "fine-tune-top");
+    const retrain = this.rows.find((r) => r.mode === "retrain-final-layer");
+    const tunes = this.rows.filter((r) => r.mode === "fine-tune");
     if (!retrain || tunes.length === 0) return new Verdict("in between", ["The verdict compares retraining the final layer with fine-tuning: run both."]);
     const best = tunes.reduce((a, b) => (b.testAccuracy > a.testAccuracy ? b : a));
     const gain = best.testAccuracy - retrain.testAccuracy;
@@ -106,13 +133,18 @@ export class Comparison extends Displayable {
       "features fall short": `The pretrained features fall short here: fine-tuning gains ${points(gain)}, because training the network itself learns what the frozen features cannot tell apart.`,
       "in between": `Fine-tuning gains ${points(gain)} here, at ${times.toFixed(0)}x the time: whether that is worth it depends on the budget.`,
     }[regime];
-    const scratch = this.rows.find((r) => r.entry === "from-scratch");
-    const fromScratch = scratch ? [`Training from scratch on the same budget reached ${scratch.testAccuracy.toFixed(2)}: no head start.`] : [];
-    return new Verdict(regime, [facts, meaning, ...fromScratch]);
+    // A fine-tune's warm-up is retraining's work on the same features: a target reached there is not fine-tuning's.
+    const warmedUp = tunes.filter((r) => r.targetPhase === "warm-up").map((r) => r.label);
+    const warmUp = warmedUp.length
+      ? [`${warmedUp.join(" and ")} reached ${Math.round(this.targetAccuracy * 100)} % validation accuracy in ${warmedUp.length > 1 ? "their" : "its"} warm-up, which trains the head on the cached features exactly as retraining does: that time is retraining's, not fine-tuning's.`]
+      : [];
+    const scratch = this.rows.find((r) => r.mode === "from-scratch");
+    return new Verdict(regime, [facts, meaning, ...warmUp, ...(scratch ? [fromScratchSentence(scratch)] : [])]);
   }
 
-  run(entry: CompareEntry): TrainingRun | undefined {
-    return this.rows.find((r) => r.entry === entry)?.run;
+  /** The run of `mode` (for a fine-tune, of depth `unfreezeFrom`: default the full one). */
+  run(mode: Mode, unfreezeFrom: CutLayer | "all" = "all"): TrainingRun | undefined {
+    return this.rows.find((r) => r.mode === mode && (mode !== "fine-tune" || r.unfreezeFrom === unfreezeFrom))?.run;
   }
 
   table(): Table {
@@ -122,10 +154,10 @@ export class Comparison extends Displayable {
         r.label,
         Number(r.testAccuracy.toFixed(3)),
         Number(r.seconds.toFixed(1)),
-        r.secondsToTarget === null ? "not reached" : Number(r.secondsToTarget.toFixed(1)),
+        r.secondsToTarget === null ? "not reached" : r.targetPhase === "warm-up" ? `${r.secondsToTarget.toFixed(1)} (in the warm-up)` : Number(r.secondsToTarget.toFixed(1)),
         Number(r.imagesPerSecond.toFixed(1)),
         formatFlops(r.flopsPerImage),
-        `${(r.trainedParameters / 1e6).toFixed(2)}M`,
+        formatCount(r.trainedParameters),
       ]),
       `${this.name}: retrain vs fine-tune vs from scratch, same split and budget${this.rows[0] ? `, ${this.rows[0].run.info.precision}` : ""}`,
     );
@@ -140,6 +172,11 @@ export class Comparison extends Displayable {
   }
 }
 
+/** A parameter count as people read it: 4,614 or 3.83M (never "0.00M" for a head of a few thousand weights). */
+export function formatCount(count: number): string {
+  return count < 1e5 ? count.toLocaleString("en-US") : `${(count / 1e6).toFixed(2)}M`;
+}
+
 /** Compute per image in the run's last phase (the one that defines the mode). */
 function flopsPerImage(run: TrainingRun): number {
   const epochs = run.history.epochs;
@@ -149,18 +186,21 @@ function flopsPerImage(run: TrainingRun): number {
 }
 
 export function comparisonRow(entry: CompareEntry, label: string, run: TrainingRun, evaluation: Evaluation, targetAccuracy: number): ComparisonRow {
+  const { mode, unfreezeFrom } = entryPlan(entry, run.info.layer);
   const epochs = run.history.epochs;
   // Epoch times count from the training loop's start; feature extraction before it counts too.
   const offset = run.info.seconds - (epochs[epochs.length - 1]?.seconds ?? 0);
   const reached = epochs.find((e) => (e.valAccuracy ?? -1) >= targetAccuracy);
   return {
-    entry,
+    mode,
+    unfreezeFrom,
     label,
     run,
     evaluation,
     testAccuracy: evaluation.accuracy,
     seconds: run.info.seconds,
     secondsToTarget: reached ? offset + reached.seconds : null,
+    targetPhase: reached?.phase ?? null,
     imagesPerSecond: run.imagesPerSecond,
     flopsPerImage: flopsPerImage(run),
     trainedParameters: run.info.trainableParameters,
@@ -173,18 +213,18 @@ export function comparisonRow(entry: CompareEntry, label: string, run: TrainingR
  * evaluates each on the test split. `inception` must be pretrained; it is left unchanged.
  */
 export async function compareModes(inception: Inception, data: ImageFolder, options: CompareOptions = {}): Promise<Comparison> {
-  const { modes = COMPARE_ENTRIES, perMode = {}, targetAccuracy = 0.8, name = path.basename(data.dir), ...shared } = options;
-  checkNames(perMode, COMPARE_ENTRIES, "perMode");
-  const unknown = modes.filter((m) => !COMPARE_ENTRIES.includes(m));
-  if (unknown.length) throw new Error(`modes: ${unknown.map((m) => `"${m}"`).join(", ")} not known; use ${COMPARE_ENTRIES.join(", ")}.`);
+  const { perMode = {}, targetAccuracy = 0.8, name = path.basename(data.dir), ...rest } = options;
+  const { modes: given, ...shared } = rest;
+  checkNames(perMode, MODES, "perMode");
   const layer: CutLayer = shared.layer ?? inception.source.layer;
-  const top = shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : topBlock(layer);
+  const modes = given ?? defaultEntries(shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : topBlock(layer));
+  const plans = modes.map((entry) => entryPlan(entry, layer, shared)); // a bad entry fails before any work
   const rows: ComparisonRow[] = [];
-  // Each mode gets its own feature cache, so none is timed on features another one computed.
+  // Each run gets its own feature cache, so none is timed on features another one computed.
   await withScratchFolder("compare", async (caches) => {
-    for (const entry of modes) {
-      const { mode, label, options: made } = entryPlan(entry, layer, top);
-      const o: TrainOptions = { ...shared, layer, cacheDir: path.join(caches, entry), ...made, ...perMode[entry] };
+    for (const [i, entry] of modes.entries()) {
+      const { mode, label, options: made } = plans[i];
+      const o: TrainOptions = { ...shared, layer, cacheDir: path.join(caches, String(i)), ...made, ...perMode[mode] };
       const run =
         mode === "retrain-final-layer"
           ? await retrainFinalLayer(inception, data, o)

@@ -1,7 +1,7 @@
 // What one training step computes in each mode, block by block, as a picture: drawn from the same
 // plans the training functions follow (train/recipes.ts).
 import { Displayable, escapeHtml } from "../display/display";
-import { type CompareEntry, COMPARE_ENTRIES, entryPlan } from "../lab/compare";
+import { type CompareEntry, defaultEntries, entryPlan, topBlock } from "../lab/compare";
 import type { Distortions } from "../data/augment";
 import type { CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
@@ -60,8 +60,8 @@ export function network(inception: Inception, options: { layer?: CutLayer; unfre
   const classes = options.classes ?? 5;
   const head = { block: "new head", parameters: width * classes + classes, gflops: (2 * width * classes) / 1e9 };
   const rowFor = (entry: CompareEntry) => {
-    const { plan, label } = entryPlan(entry, layer, options.unfreezeFrom, { distortions: options.distortions });
+    const { plan, label } = entryPlan(entry, layer, { distortions: options.distortions });
     return { label, roles: [...plan.roles.map((r) => r.role), "trained" as const] };
   };
-  return new NetworkDiagram([...bodies, head], COMPARE_ENTRIES.map(rowFor));
+  return new NetworkDiagram([...bodies, head], defaultEntries(options.unfreezeFrom ?? topBlock(layer)).map(rowFor));
 }

@@ -6,6 +6,7 @@ import { type Distortions, hasDistortions } from "../data/augment";
 import type { OptimizerName } from "./optimizers";
 
 export type Mode = "retrain-final-layer" | "fine-tune" | "from-scratch";
+export const MODES: Mode[] = ["retrain-final-layer", "fine-tune", "from-scratch"];
 
 /**
  * What a training step does with a block: computed once per image and cached (retraining's features, a
