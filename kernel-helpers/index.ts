@@ -17,38 +17,43 @@ export { Table } from "./display/display";
 export { Chart } from "./display/chart";
 export type { Figure, ChartOptions } from "./display/chart";
 
-export { loadInceptionV3, imagenetAvailable } from "./network/model";
-export type { Inception, LoadOptions, WeightsOption, Prediction } from "./network/model";
+// Classes and error types are values, so `instanceof` works (`catch (e) { if (e instanceof InterruptedError) ... }`).
+export { loadInceptionV3, imagenetAvailable, Inception, ModelSummary } from "./network/model";
+export type { LoadOptions, WeightsOption } from "./network/model";
+export type { Prediction } from "./network/predictions";
 export { CUT_LAYERS } from "./network/inception";
 export type { Block, CutLayer } from "./network/inception";
 export type { ImageInput } from "./network/images";
+export { ImageDecodeError } from "./network/decode";
+export { InterruptedError } from "./util/interrupt";
 
-export { imageFolder } from "./data/image-folder";
-export type { ImageFolder, ImageFolderOptions, Split } from "./data/image-folder";
+export { imageFolder, ImageFolder } from "./data/image-folder";
+export type { ImageFolderOptions, Split } from "./data/image-folder";
 export { flowers, flowersAvailable, syntheticMirrors, syntheticShapes } from "./data/datasets";
 export type { SyntheticOptions } from "./data/datasets";
 export type { Distortions } from "./data/augment";
 
 export { retrainFinalLayer, fineTune, trainFromScratch } from "./train/modes";
-export { lastRun } from "./train/run";
-export type { TrainingRun, RunInfo } from "./train/run";
+export { lastRun, TrainingRun } from "./train/run";
+export type { RunInfo, FitOptions } from "./train/run";
 export type { TrainOptions } from "./train/options";
 export type { Mode } from "./train/recipes";
 export type { OptimizerName } from "./train/optimizers";
 export { loadClassifier } from "./train/files";
 export type { ExportFormat } from "./train/files";
-export type { Classifier, Prediction as ClassPrediction } from "./train/classifier";
-export type { Evaluation } from "./train/evaluation";
-export type { Callback, History, StepRecord, EpochRecord, TrainingLoop } from "./train/loop";
+export { Classifier } from "./train/classifier";
+export { Evaluation } from "./train/evaluation";
+export { TrainingLoop } from "./train/loop";
+export type { Callback, History, StepRecord, EpochRecord } from "./train/loop";
 export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/schedules";
 
-export { compareModes } from "./lab/compare";
-export type { Comparison, CompareEntry, CompareOptions } from "./lab/compare";
+export { compareModes, Comparison, Verdict } from "./lab/compare";
+export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare";
 export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
 export { findLearningRate, LearningRateFinder } from "./lab/lr-finder";
 export type { FinderOptions } from "./lab/lr-finder";
 export type { Throughput, Recipe, RunShape } from "./lab/cost-model";
-export { centroidAccuracy, gradCam, runFeatures, weightChange } from "./lab/inside";
-export type { BlockChange, Heatmap } from "./lab/inside";
+export { centroidAccuracy, featuresBeforeAfter, gradCam, heatmaps, runFeatures, weightChange } from "./lab/inside";
+export type { BlockChange, FeatureMaps, GradCams, Heatmap } from "./lab/inside";
 
 export * as plot from "./plots/plot";

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
-import { centroidAccuracy, fineTune, gradCam, imageFolder, loadInceptionV3, plot, retrainFinalLayer, syntheticMirrors, syntheticShapes, tf, weightChange } from "inception-lab";
+import { centroidAccuracy, featuresBeforeAfter, fineTune, gradCam, imageFolder, loadInceptionV3, plot, retrainFinalLayer, syntheticMirrors, syntheticShapes, tf, weightChange } from "inception-lab";
 import { renderShape, SHAPES } from "../kernel-helpers/data/render";
 import { Comparison, type ComparisonRow } from "../kernel-helpers/lab/compare";
 import { seededRandom } from "../kernel-helpers/util/random";
@@ -68,7 +68,8 @@ test("Grad-CAM peaks in the quadrant that holds an image's only class signal", a
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 160 });
   const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 60, layer: "mixed5" });
   const files = data.files("test");
-  const maps = await gradCam(run, files);
+  const cams = await gradCam(run, files);
+  const maps = cams.runs[0].heatmaps;
   const right = maps.filter((h) => h.predicted === path.basename(path.dirname(h.file)));
   const peaked = right.filter((h) => {
     const n = h.map.length;
@@ -81,7 +82,7 @@ test("Grad-CAM peaks in the quadrant that holds an image's only class signal", a
   assert.ok(right.length >= 0.75 * files.length, `classified right: ${right.length} of ${files.length}`);
   assert.ok(peaked.length >= 0.8 * right.length, `peaks in the right quadrant: ${peaked.length} of ${right.length}`);
   assert.ok(maps.every((h) => h.map.flat().every((v) => v >= 0 && v <= 1)));
-  const gallery = await plot.gradCam([run], files.slice(0, 2));
+  const gallery = plot.gradCam(await gradCam([run], files.slice(0, 2)));
   assert.equal(gallery.items.length, 2);
   assert.match(gallery.items[0].src, /^data:image\/jpeg;base64,/);
   // Captions name the true class as the data set spells it: a capitalised folder reads as its label, and only a wrong answer is marked.
@@ -89,7 +90,7 @@ test("Grad-CAM peaks in the quadrant that holds an image's only class signal", a
   const capitalised = path.join(scratch("quadrants-captions"), known.predicted.toUpperCase(), path.basename(known.file));
   fs.mkdirSync(path.dirname(capitalised), { recursive: true });
   fs.copyFileSync(known.file, capitalised);
-  const [caption] = (await plot.gradCam([run], [capitalised])).items.map((i) => i.caption);
+  const [caption] = plot.gradCam(await gradCam([run], [capitalised])).items.map((i) => i.caption);
   assert.match(caption, new RegExp(`^retrain-final-layer: ${known.predicted} → ${known.predicted} \\(\\d+ %\\)$`));
 });
 
@@ -107,7 +108,7 @@ test("the weight change per block is exactly zero for frozen blocks, and not for
   assert.ok(weightChange(inception, retrained).every((c) => c.relativeChange === 0), "retraining leaves the network alone");
   const chart = plot.weightChange(inception, [tuned, retrained]);
   assert.equal(chart.figure.data.length, 2);
-  const before = await plot.featuresBeforeAfter(inception, tuned, { split: "train" });
+  const before = plot.featuresBeforeAfter(await featuresBeforeAfter(inception, tuned, { split: "train" }));
   assert.equal(before.figure.data.length, 2 * data.classes.length);
   tf.dispose(tuned.model.weights.map((w) => w.read()));
 });

@@ -45,10 +45,14 @@ for (const [file, includeTop] of [
       const topDiff = maxAbsDiff(await probabilities.data(), ref.floats("predictions.f32"));
       assert.ok(topDiff < 1e-4, `max |predictions - Keras| = ${topDiff}`);
       t.diagnostic(`max |predictions - Keras| = ${topDiff.toExponential(2)}`);
-      const [best] = await inception.classify(x.slice(0, 1), { topK: 3 });
+      const [prediction] = await inception.classify(x.slice(0, 1), { topK: 3 });
+      const best = prediction.top;
+      assert.equal(best.length, 3);
+      assert.deepEqual([prediction.label, prediction.probability], [best[0].label, best[0].probability]);
+      assert.equal(prediction.probabilities.length, 1000);
       const expected = Array.from(ref.floats("predictions.f32").slice(0, 1000));
       const expectedBest = expected.indexOf(Math.max(...expected));
-      assert.equal(best[0].className, `class ${expectedBest}`);
+      assert.equal(best[0].label, `class ${expectedBest}`);
       assert.ok(Math.abs(best[0].probability - expected[expectedBest]) < 1e-4);
       probabilities.dispose();
     }

@@ -1,10 +1,13 @@
 // Looking inside a trained classifier, to see what fine-tuning changed: how far each block's weights
 // moved from the pretrained ones, the pooled features a trained network gives at its cut, and where in
 // an image the evidence for a class lies (Grad-CAM at the cut layer).
+import * as path from "path";
+import { labelFromFolder, type Split } from "../data/image-folder";
 import { type Block, BLOCKS } from "../network/inception";
-import { decodeBatch } from "../network/decode";
+import { decodeBatch, thumbnail } from "../network/decode";
 import type { Inception } from "../network/model";
 import { tf } from "../runtime/tf";
+import { principalComponents } from "./pca";
 import type { TrainingRun } from "../train/run";
 
 export interface BlockChange {
@@ -82,7 +85,7 @@ export interface Heatmap {
  * the class's logit over it, summed, negatives dropped, scaled to 0..1. With this library's head (global
  * pooling, then one dense layer) it equals the class activation map of Zhou et al. 2016.
  */
-export async function gradCam(run: TrainingRun, files: string[], options: { explain?: "predicted" | string } = {}): Promise<Heatmap[]> {
+export async function heatmaps(run: TrainingRun, files: string[], options: { explain?: "predicted" | string } = {}): Promise<Heatmap[]> {
   const { cut, pool, dropout, logits } = parts(run);
   const explain = options.explain ?? "predicted";
   if (explain !== "predicted" && !run.info.classes.includes(explain)) throw new Error(`explain: "${explain}" is not a class of this classifier (${run.info.classes.join(", ")}).`);
@@ -137,4 +140,55 @@ export function centroidAccuracy(features: tf.Tensor2D, labels: number[]): numbe
     const nearest = tf.argMin(corrected, 1);
     return tf.mean(tf.equal(nearest, tf.tensor1d(labels, "int32")).toFloat()).dataSync()[0];
   });
+}
+
+/** Grad-CAM of several classifiers over the same images, with the pictures to show them (plot.gradCam draws them). */
+export interface GradCams {
+  files: string[];
+  /** Each image's class, as the data set spells it ("F mirrored" is the class "f mirrored"). */
+  truths: string[];
+  runs: { mode: string; heatmaps: Heatmap[]; images: string[] }[];
+}
+
+/** Grad-CAM heatmaps of each run over the same images, and each heatmap over its image as a small picture. */
+export async function gradCam(runs: TrainingRun | TrainingRun[], files: string[], options: { explain?: "predicted" | string } = {}): Promise<GradCams> {
+  const list = [runs].flat();
+  const result: GradCams = { files, truths: files.map((file) => labelFromFolder(path.basename(path.dirname(file)))), runs: [] };
+  for (const run of list) {
+    const maps = await heatmaps(run, files, options);
+    const images: string[] = [];
+    for (const [i, h] of maps.entries()) images.push(await thumbnail(files[i], { heatmap: h.map }));
+    result.runs.push({ mode: run.mode, heatmaps: maps, images });
+  }
+  return result;
+}
+
+/** The features of one split at a run's cut, before training (`before`) and after, on their first two principal components. */
+export interface FeatureMaps {
+  split: Split;
+  layer: string;
+  mode: string;
+  classes: string[];
+  files: string[];
+  labels: number[];
+  /** Before, then after: each image's two coordinates, and the nearest-centroid accuracy of the features. */
+  panels: { points: number[][]; accuracy: number }[];
+}
+
+/**
+ * The pooled features of one split's images at the run's cut, from the network before training and from the
+ * run's trained network, each on its first two principal components, with how well each separates the
+ * classes without training (nearest centroid): what plot.featuresBeforeAfter draws.
+ */
+export async function featuresBeforeAfter(before: Inception, run: TrainingRun, options: { split?: Split } = {}): Promise<FeatureMaps> {
+  const split = options.split ?? "test";
+  const examples = run.data.examples(split);
+  const files = examples.map((e) => e.path);
+  const labels = examples.map((e) => e.label);
+  const both = [await before.features(files, { layer: run.info.layer }), await runFeatures(run, files)];
+  try {
+    return { split, layer: run.info.layer, mode: run.mode, classes: run.data.classes, files, labels, panels: both.map((features) => ({ points: principalComponents(features), accuracy: centroidAccuracy(features, labels) })) };
+  } finally {
+    tf.dispose(both);
+  }
 }

@@ -21,6 +21,25 @@ async function bmpToRaw(file: string): Promise<sharp.Sharp> {
   }
 }
 
+/** An image file as a small JPEG data URL (for galleries in a notebook), optionally under a heatmap (rows of 0..1: blue, none, to red, most). */
+export async function thumbnail(file: string, options: { size?: number; heatmap?: number[][] } = {}): Promise<string> {
+  const { size = 128, heatmap } = options;
+  const pixels = await decodeFile(file, size);
+  const jpeg = tf.tidy(() => {
+    const image = tf.tensor3d(pixels, [size, size, 3], "int32");
+    if (!heatmap) return image;
+    const heat = tf.image.resizeBilinear(tf.tensor3d(heatmap.map((row) => row.map((v) => [v]))), [size, size]) as tf.Tensor3D;
+    const channel = (centre: number) => tf.clipByValue(tf.sub(1.5, tf.abs(tf.sub(tf.mul(heat, 4), centre))), 0, 1);
+    const colour = tf.concat([channel(3), channel(2), channel(1)], 2);
+    return tf.add(tf.mul(image.toFloat(), 0.5), tf.mul(colour, 127)).toInt() as tf.Tensor3D;
+  });
+  try {
+    return `data:image/jpeg;base64,${Buffer.from(await tf.node.encodeJpeg(jpeg, "rgb", 85)).toString("base64")}`;
+  } finally {
+    jpeg.dispose();
+  }
+}
+
 /** Decodes one file to RGB uint8 bytes, size x size x 3. Throws ImageDecodeError with a reason. */
 export async function decodeFile(file: string, size: number): Promise<Uint8Array> {
   try {

@@ -1,7 +1,7 @@
 // Images as the network takes them: float32 [n, size, size, 3] batches of RGB pixels 0..255.
 import type { Tensor, Tensor3D, Tensor4D } from "@tensorflow/tfjs-node";
 import { tf } from "../runtime/tf";
-import { decodeBatch } from "./decode";
+import { decodeBatch, ImageDecodeError } from "./decode";
 
 /** Image files (paths), one image [h, w, 3], a batch [n, h, w, 3], a list of images, or batches produced lazily. */
 export type ImageInput = string | string[] | Tensor | Tensor3D[] | AsyncIterable<Tensor4D>;
@@ -33,6 +33,23 @@ export function prepareBatch(images: Tensor, size: number): Tensor4D {
   }
 }
 
+/** The files of `images` when it names files, else undefined. */
+export function pathsOf(images: ImageInput): string[] | undefined {
+  return typeof images === "string" ? [images] : Array.isArray(images) && images.length > 0 && typeof images[0] === "string" ? (images as string[]) : undefined;
+}
+
+/** `model` (a batch of images in, class probabilities out) over every image of `images`, one row each. */
+export async function probabilitiesOf(images: ImageInput, size: number, batchSize: number, model: (batch: Tensor4D) => Tensor): Promise<number[][]> {
+  const rows: number[][] = [];
+  for await (const batch of batchesOf(images, size, batchSize)) {
+    const output = model(batch);
+    batch.dispose();
+    rows.push(...((await output.array()) as number[][]));
+    output.dispose();
+  }
+  return rows;
+}
+
 /** Yields prepared batches of at most batchSize images; the caller disposes each. */
 export async function* batchesOf(images: ImageInput, size: number, batchSize: number): AsyncGenerator<Tensor4D> {
   if (typeof images === "string" || (Array.isArray(images) && images.length > 0 && typeof images[0] === "string")) {
@@ -42,7 +59,7 @@ export async function* batchesOf(images: ImageInput, size: number, batchSize: nu
       const { images: batch, failed } = await decodeBatch(chunk, size);
       if (failed.length) {
         batch.dispose();
-        throw new Error(failed.map((f) => `${chunk[f.index]}: ${f.reason}`).join("; "));
+        throw new ImageDecodeError(failed.map((f) => `${chunk[f.index]}: ${f.reason}`).join("; "));
       }
       yield batch;
     }

@@ -6,7 +6,8 @@ import * as path from "path";
 import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { cachedDownload, digest, downloadable } from "../util/download";
-import { batchesOf, type ImageInput } from "./images";
+import { batchesOf, type ImageInput, pathsOf, probabilitiesOf } from "./images";
+import { type Prediction, predictions } from "./predictions";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
 import { type CompiledFunction, inferenceGraphs } from "../runtime/graph";
 import { type PrecisionChoice, precisionFor, type PrecisionOption } from "../runtime/precision";
@@ -163,11 +164,6 @@ function assignWeights(model: tf.LayersModel, weights: NamedTensorMap, source: s
   }
 }
 
-export interface Prediction {
-  className: string;
-  probability: number;
-}
-
 /** Inception-v3 with its weights' source and preprocessing; `model` is the tfjs LayersModel. */
 /** Says a precision warning once per process. */
 const warned = new Set<string>();
@@ -247,21 +243,14 @@ export class Inception extends Displayable {
   }
 
   /** Classes with probabilities, best first, per image (needs the top: ImageNet names with "imagenet"). */
-  async classify(images: ImageInput, options: { topK?: number; batchSize?: number; precision?: PrecisionOption } = {}): Promise<Prediction[][]> {
+  async classify(images: ImageInput, options: { topK?: number; batchSize?: number; precision?: PrecisionOption } = {}): Promise<Prediction[]> {
     const { topK = 5, batchSize = 32 } = options;
-    const graph = this.graphOf("classify", this.model, resolvePrecision(options.precision ?? this.precisionOption));
     if (!this.blockOf.has("predictions")) {
       throw new Error('classify needs the ImageNet classifier: loadInceptionV3({ weights: "imagenet", includeTop: true }).');
     }
-    const className = (index: number) => this.classNames?.[index] ?? `class ${index}`;
-    const results: Prediction[][] = [];
-    for await (const batch of batchesOf(images, this.inputSize, batchSize)) {
-      const { values, indices } = tf.tidy(() => tf.topk(graph.run([batch])[0] as tf.Tensor2D, topK));
-      const [p, k] = [await values.array(), await indices.array()];
-      tf.dispose([batch, values, indices]);
-      p.forEach((row, i) => results.push(row.map((probability, j) => ({ className: className(k[i][j]), probability }))));
-    }
-    return results;
+    const graph = this.graphOf("classify", this.model, resolvePrecision(options.precision ?? this.precisionOption));
+    const rows = await probabilitiesOf(images, this.inputSize, batchSize, (batch) => graph.run([batch])[0]);
+    return predictions(rows, (index) => this.classNames?.[index] ?? `class ${index}`, topK, pathsOf(images));
   }
 
   /**

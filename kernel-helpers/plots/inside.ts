@@ -1,34 +1,24 @@
 // What fine-tuning changed, as pictures: the test images' features before and after (PCA maps side by
 // side, with how well each separates the classes), how far each block's weights moved, and where each
 // classifier looks (Grad-CAM heatmaps over the images).
+// Every plot draws what it is given and returns at once: the work that reads images or runs a network is
+// the lab's (featuresBeforeAfter, gradCam), awaited once, and its result can be drawn again for free.
 import * as path from "path";
 import { Chart, type ChartOptions } from "../display/chart";
-import { labelFromFolder, type Split } from "../data/image-folder";
-import { centroidAccuracy, gradCam as heatmaps, runFeatures, weightChange as blockChanges } from "../lab/inside";
-import { decodeFile } from "../network/decode";
+import { type FeatureMaps, type GradCams, weightChange as blockChanges } from "../lab/inside";
 import type { Inception } from "../network/model";
-import { tf } from "../runtime/tf";
 import type { TrainingRun } from "../train/run";
-import { principalComponents } from "./features";
 import { Gallery } from "./results";
 import { COLORS, layout } from "./style";
 
 /**
- * The pooled features of one split's images at the run's cut, from the network before training
- * (`before`) and from the run's trained network, each on its first two principal components, one colour
- * per class. Each panel's title gives its nearest-centroid accuracy: how far the classes came apart.
+ * The features of featuresBeforeAfter(before, run): before training and after, on their first two principal
+ * components side by side, one colour per class, each panel titled with its nearest-centroid accuracy.
  */
-export async function featuresBeforeAfter(before: Inception, run: TrainingRun, options: ChartOptions & { split?: Split } = {}): Promise<Chart> {
-  const split = options.split ?? "test";
-  const examples = run.data.examples(split);
-  const files = examples.map((e) => e.path);
-  const labels = examples.map((e) => e.label);
-  const [first, second] = [await before.features(files, { layer: run.info.layer }), await runFeatures(run, files)];
-  const panels = [first, second].map((features) => ({ points: principalComponents(features), accuracy: centroidAccuracy(features, labels) }));
-  tf.dispose([first, second]);
-  const classes = run.data.classes;
+export function featuresBeforeAfter(maps: FeatureMaps, options: ChartOptions = {}): Chart {
+  const { classes, labels, files, split, layer, mode } = maps;
   return new Chart({
-    data: panels.flatMap((panel, p) =>
+    data: maps.panels.flatMap((panel, p) =>
       classes.map((label, c) => {
         const rows = panel.points.map((point, i) => ({ point, i })).filter(({ i }) => labels[i] === c);
         return {
@@ -45,10 +35,10 @@ export async function featuresBeforeAfter(before: Inception, run: TrainingRun, o
         };
       }),
     ),
-    layout: layout(options, { title: `The ${split} images' features at ${run.info.layer}, before and after ${run.mode} (first two principal components)`, height: 460 }, {
+    layout: layout(options, { title: `The ${split} images' features at ${layer}, before and after ${mode} (first two principal components)`, height: 460 }, {
       grid: { rows: 1, columns: 2, pattern: "independent" },
-      annotations: panels.map((panel, p) => ({
-        text: `${p === 0 ? "before (pretrained)" : `after (${run.mode})`}: nearest-centroid accuracy ${panel.accuracy.toFixed(2)}`,
+      annotations: maps.panels.map((panel, p) => ({
+        text: `${p === 0 ? "before (pretrained)" : `after (${mode})`}: nearest-centroid accuracy ${panel.accuracy.toFixed(2)}`,
         xref: `x${p ? 2 : ""} domain`,
         yref: "paper",
         x: 0.5,
@@ -75,34 +65,14 @@ export function weightChange(before: Inception, runs: TrainingRun[], options: Ch
   });
 }
 
-/** A heatmap (rows of 0..1) over an image as a JPEG data URL: blue (no evidence) to red (most). */
-async function overlay(file: string, map: number[][], size = 128): Promise<string> {
-  const pixels = await decodeFile(file, size);
-  const jpeg = await tf.tidy(() => {
-    const heat = tf.image.resizeBilinear(tf.tensor3d(map.map((row) => row.map((v) => [v]))), [size, size]) as tf.Tensor3D;
-    const channel = (centre: number) => tf.clipByValue(tf.sub(1.5, tf.abs(tf.sub(tf.mul(heat, 4), centre))), 0, 1);
-    const colour = tf.concat([channel(3), channel(2), channel(1)], 2);
-    const image = tf.tensor3d(pixels, [size, size, 3], "int32").toFloat();
-    return tf.add(tf.mul(image, 0.5), tf.mul(colour, 127)).toInt() as tf.Tensor3D;
-  });
-  try {
-    return `data:image/jpeg;base64,${Buffer.from(await tf.node.encodeJpeg(jpeg, "rgb", 85)).toString("base64")}`;
-  } finally {
-    jpeg.dispose();
-  }
-}
-
-/** Grad-CAM heatmaps of each run over the same images: one row per image, one column per run. */
-export async function gradCam(runs: TrainingRun[], files: string[]): Promise<Gallery> {
-  const perRun = await Promise.all(runs.map((run) => heatmaps(run, files)));
-  const items = [];
-  for (let i = 0; i < files.length; i++) {
-    for (const [r, run] of runs.entries()) {
-      const h = perRun[r][i];
-      // The folder's label as the data set spells it ("F mirrored" is the class "f mirrored"), so a right answer reads as one.
-      const truth = labelFromFolder(path.basename(path.dirname(files[i])));
-      items.push({ src: await overlay(files[i], h.map), caption: `${run.mode}: ${truth} → ${h.predicted} (${(h.probability * 100).toFixed(0)} %)${truth === h.predicted ? "" : " ✗"}` });
-    }
-  }
-  return new Gallery(`Where each classifier finds the evidence for the class it predicts (Grad-CAM at the cut layer; red: most). Captions: true class → predicted (probability), ✗ when wrong`, items, runs.length);
+/** The heatmaps of gradCam(runs, files): one row per image, one column per run. */
+export function gradCam(cams: GradCams): Gallery {
+  const items = cams.files.flatMap((_, i) =>
+    cams.runs.map((run) => {
+      const h = run.heatmaps[i];
+      const truth = cams.truths[i];
+      return { src: run.images[i], caption: `${run.mode}: ${truth} → ${h.predicted} (${(h.probability * 100).toFixed(0)} %)${truth === h.predicted ? "" : " ✗"}` };
+    }),
+  );
+  return new Gallery(`Where each classifier finds the evidence for the class it predicts (Grad-CAM at the cut layer; red: most). Captions: true class → predicted (probability), ✗ when wrong`, items, cams.runs.length);
 }

@@ -4,8 +4,7 @@ import * as path from "path";
 import { Chart, type ChartOptions } from "../display/chart";
 import { Displayable, escapeHtml } from "../display/display";
 import { type ImageFolder, SPLITS } from "../data/image-folder";
-import { decodeFile } from "../network/decode";
-import { tf } from "../runtime/tf";
+import { MISTAKES_SHOWN } from "../train/classifier";
 import type { Evaluation } from "../train/evaluation";
 import { COLORS, layout } from "./style";
 
@@ -66,15 +65,9 @@ export class Gallery extends Displayable {
   }
 }
 
-export async function misclassified(evaluation: Evaluation, options: { max?: number } = {}): Promise<Gallery> {
-  const mistakes = evaluation.misclassified.slice(0, options.max ?? 24);
-  const items = await Promise.all(
-    mistakes.map(async (m) => {
-      const pixels = tf.tensor3d(await decodeFile(m.path, 128), [128, 128, 3], "int32");
-      const jpeg = await tf.node.encodeJpeg(pixels, "rgb", 80);
-      pixels.dispose();
-      return { src: `data:image/jpeg;base64,${Buffer.from(jpeg).toString("base64")}`, caption: `${path.basename(m.path)}: ${m.label} → ${m.predicted} (${(m.confidence * 100).toFixed(0)} %)` };
-    }),
-  );
-  return new Gallery(`Misclassified ${evaluation.split} images: ${evaluation.misclassified.length} of ${evaluation.files.length}`, items);
+/** The worst misclassified images of an evaluation with their captions (their pictures were read by evaluate()). */
+export function misclassified(evaluation: Evaluation, options: { max?: number } = {}): Gallery {
+  const mistakes = evaluation.misclassified.slice(0, Math.min(options.max ?? 24, MISTAKES_SHOWN)).filter((m) => evaluation.thumbnails.has(m.path));
+  const items = mistakes.map((m) => ({ src: evaluation.thumbnails.get(m.path)!, caption: `${path.basename(m.path)}: ${m.label} → ${m.predicted} (${(m.confidence * 100).toFixed(0)} %)` }));
+  return new Gallery(`Misclassified ${evaluation.split} images: ${evaluation.misclassified.length} of ${evaluation.files.length}${evaluation.misclassified.length > items.length ? ` (the ${items.length} worst shown)` : ""}`, items);
 }

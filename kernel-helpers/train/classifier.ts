@@ -2,8 +2,10 @@
 // (dropout, a dense layer to one logit per class, softmax). It predicts, evaluates, saves and loads.
 import * as fs from "fs";
 import * as path from "path";
-import { decodeBatch } from "../network/decode";
+import { decodeBatch, thumbnail } from "../network/decode";
 import { Displayable } from "../display/display";
+import { type ImageInput, pathsOf, probabilitiesOf } from "../network/images";
+import { type Prediction, predictions } from "../network/predictions";
 import { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
 import { type CutLayer, CUT_LAYERS } from "../network/inception";
@@ -74,13 +76,6 @@ export function classifierModels(inception: Inception, layer: CutLayer, head: He
   return { head: head.models(featureInput, featureInput), full: attachHead(inception, layer, head) };
 }
 
-export interface Prediction {
-  path: string;
-  label: string;
-  probability: number;
-  /** Probability of every class, in `classes` order. */
-  probabilities: number[];
-}
 
 export interface ClassifierInfo {
   classes: string[];
@@ -90,11 +85,15 @@ export interface ClassifierInfo {
   weights: string;
 }
 
-type Scorer = (files: string[]) => Promise<{ files: string[]; probabilities: number[][] }>;
+/**
+ * Class probabilities of image files (files that fail to decode are left out), and where it can, of decoded
+ * images (`images`: a batch of pixels 0..255 in, one row per image out).
+ */
+type Scorer = ((files: string[]) => Promise<{ files: string[]; probabilities: number[][] }>) & { images?: (batch: tf.Tensor4D) => tf.Tensor; dispose?(): void };
 
 /** Runs image files through `probabilities` (decoded pixels 0..255 in, one row per image out) in batches; failed files are left out. */
 export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor4D) => tf.Tensor, batchSize = 32): Scorer {
-  return async (files) => {
+  const scorer: Scorer = async (files) => {
     const kept: string[] = [];
     const rows: number[][] = [];
     for (let i = 0; i < files.length; i += batchSize) {
@@ -110,6 +109,7 @@ export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor
     }
     return { files: kept, probabilities: rows };
   };
+  return Object.assign(scorer, { images: probabilities });
 }
 
 /** Runs image files through a model in batches, as a graph at `precision` (failed files are left out); `dispose` frees the graph. */
@@ -117,6 +117,9 @@ export function imageScorer(model: tf.LayersModel, inputSize: number, precision:
   const graph = inferenceGraphs(model, true, precision);
   return Object.assign(batchScorer(inputSize, (images) => graph.run([images])[0], batchSize), { dispose: () => graph.dispose() });
 }
+
+/** The mistakes an evaluation keeps pictures of (worst first): what plot.misclassified shows at most. */
+export const MISTAKES_SHOWN = 48;
 
 /**
  * Frees a classifier's weights once nothing reaches its model any more: a notebook that re-runs a training
@@ -128,6 +131,8 @@ const freeWhenUnreachable = new FinalizationRegistry<tf.Tensor[]>((tensors) => t
 export class Classifier extends Displayable {
   protected readonly score: Scorer;
   private readonly layersModel: tf.LayersModel | null;
+  /** Scores decoded images, where `score` reads files only (a retraining's scorer reads cached features). */
+  private tensorScorer: Scorer | null = null;
   private readonly owned: tf.Tensor[];
   private disposed = false;
 
@@ -158,7 +163,8 @@ export class Classifier extends Displayable {
     this.disposed = true;
     freeWhenUnreachable.unregister(this);
     tf.dispose(this.owned.filter((v) => !v.isDisposed));
-    (this.score as Partial<{ dispose(): void }>).dispose?.();
+    this.score.dispose?.();
+    if (this.tensorScorer !== this.score) this.tensorScorer?.dispose?.();
   }
 
   protected checkAlive(): void {
@@ -181,10 +187,22 @@ export class Classifier extends Displayable {
   }
 
   /** Labels for image files, best class first. */
-  async predict(paths: string | string[]): Promise<Prediction[]> {
+  /**
+   * The classes of images, best first: file paths (JPEG, PNG, GIF, BMP), or decoded images as
+   * inception.classify takes them (a tensor of pixels 0..255, a list of them, batches). One shape of
+   * prediction everywhere: label, probability, the topK best, every class's probability, and the path.
+   */
+  async predict(images: ImageInput, options: { topK?: number } = {}): Promise<Prediction[]> {
     this.checkAlive();
-    const files = typeof paths === "string" ? [paths] : paths;
-    if (!Array.isArray(files) || files.length === 0) throw new Error("predict: give an image file path, or a list of them (for example data.files(\"test\")).");
+    const topK = options.topK ?? Math.min(5, this.classes.length);
+    const className = (index: number) => this.classes[index];
+    const paths = pathsOf(images);
+    if (!paths) {
+      if (images === undefined || images === null || (Array.isArray(images) && images.length === 0)) throw new Error("predict: give an image file path, a list of them (for example data.files(\"test\")), or images as a tensor of pixels 0..255.");
+      this.tensorScorer ??= this.score.images ? this.score : imageScorer(this.model, this.info.inputSize, this.precision);
+      return predictions(await probabilitiesOf(images, this.info.inputSize, 32, this.tensorScorer.images!), className, topK);
+    }
+    const files = paths;
     for (const file of files) {
       if (typeof file !== "string") throw new Error(`predict: ${String(file)} is not a file path.`);
       if (!fs.existsSync(file)) throw new Error(`${file}: no such image file.`);
@@ -193,11 +211,7 @@ export class Classifier extends Displayable {
     const { files: kept, probabilities } = await this.score(files);
     const missing = files.filter((f) => !kept.includes(f));
     if (missing.length) throw new Error(`cannot decode ${missing.join(", ")}: not a readable JPEG, PNG, GIF or BMP image.`);
-    return kept.map((file, i) => {
-      const p = probabilities[i];
-      const best = p.indexOf(Math.max(...p));
-      return { path: file, label: this.classes[best], probability: p[best], probabilities: p };
-    });
+    return predictions(probabilities, className, topK, kept);
   }
 
   /** Accuracy, per-class precision/recall, confusion matrix, misclassified files and top losses on a split. */
@@ -209,7 +223,10 @@ export class Classifier extends Displayable {
     if (examples.length === 0) throw new Error(`The ${split} split of ${data.dir} is empty: set a ${split}Percent above 0 in imageFolder().`);
     const labelOf = new Map(examples.map((e) => [e.path, this.classes.indexOf(data.classes[e.label])]));
     const { files, probabilities } = await this.score(examples.map((e) => e.path));
-    return new Evaluation(this.classes, files, files.map((f) => labelOf.get(f)!), probabilities, split);
+    const evaluation = new Evaluation(this.classes, files, files.map((f) => labelOf.get(f)!), probabilities, split);
+    // The worst mistakes as small pictures, read now, so plot.misclassified(evaluation) draws without reading files.
+    for (const mistake of evaluation.misclassified.slice(0, MISTAKES_SHOWN)) evaluation.thumbnails.set(mistake.path, await thumbnail(mistake.path));
+    return evaluation;
   }
 
   /**

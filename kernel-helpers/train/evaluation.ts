@@ -36,6 +36,8 @@ export class Evaluation extends Displayable {
     readonly labels: number[],
     readonly probabilities: number[][],
     readonly split = "test",
+    /** Small images of the worst mistakes, by file (data URLs), so plot.misclassified draws at once. */
+    readonly thumbnails: Map<string, string> = new Map(),
   ) {
     super();
     const k = classes.length;

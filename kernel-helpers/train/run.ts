@@ -1,6 +1,8 @@
 // The result of a training call: history, the trained classifier, evaluation, prediction and saving.
 import type { BottleneckStats } from "../data/bottlenecks";
-import type { Classifier, Prediction } from "./classifier";
+import type { Classifier } from "./classifier";
+import type { ImageInput } from "../network/images";
+import type { Prediction } from "../network/predictions";
 import { exportClassifier, type ExportFormat } from "./files";
 import { Displayable, Table } from "../display/display";
 import type { Evaluation } from "./evaluation";
@@ -146,8 +148,9 @@ export class TrainingRun extends Displayable {
     return this.classifier.evaluate(data, split);
   }
 
-  predict(paths: string | string[]): Promise<Prediction[]> {
-    return this.classifier.predict(paths);
+  /** The classes of images, files or tensors, as the classifier's predict (and inception.classify) take them. */
+  predict(images: ImageInput, options: { topK?: number } = {}): Promise<Prediction[]> {
+    return this.classifier.predict(images, options);
   }
 
   /**
