@@ -12,6 +12,8 @@ registerNotebookDefaults(); // training: live learning curves in a kernel
 export { tf } from "./runtime/tf";
 export type { Precision, PrecisionOption, PrecisionChoice } from "./runtime/precision";
 export { environment, budget } from "./notebook/environment";
+export { claim, claims, Claim, ClaimError } from "./notebook/claims";
+export type { Check } from "./notebook/claims";
 export type { Budget, Environment } from "./notebook/environment";
 export { Table } from "./display/display";
 export { Chart } from "./display/chart";
