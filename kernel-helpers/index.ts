@@ -16,6 +16,7 @@ export { claim, claims, Claim, ClaimError } from "./notebook/claims";
 export type { Check } from "./notebook/claims";
 export type { Budget, Environment } from "./notebook/environment";
 export { Table } from "./display/display";
+export { formatDuration } from "./display/progress";
 export { Chart } from "./display/chart";
 export type { Figure, ChartOptions } from "./display/chart";
 
@@ -54,7 +55,7 @@ export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare"
 export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
 export { findLearningRate, LearningRateFinder } from "./lab/lr-finder";
 export type { FinderOptions } from "./lab/lr-finder";
-export type { Throughput, Recipe, RunShape } from "./lab/cost-model";
+export type { CostRow, CostModelOptions, Throughput, Recipe, RunShape } from "./lab/cost-model";
 export { centroidAccuracy, featuresBeforeAfter, gradCam, heatmaps, runFeatures, weightChange } from "./lab/inside";
 export type { BlockChange, FeatureMaps, GradCams, Heatmap } from "./lab/inside";
 

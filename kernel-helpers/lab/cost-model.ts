@@ -242,7 +242,7 @@ export interface CostModelOptions {
   float32?: Throughput;
 }
 
-interface CostRow {
+export interface CostRow {
   mode: string;
   work: string;
   seconds: number;
