@@ -31,7 +31,7 @@ test("a training step run as a graph updates weights, BatchNorm statistics and o
 });
 
 test("features come out of the graph as they do op by op, the smaller last batch included", async () => {
-  const inception = await loadInceptionV3({ weights: null, inputSize: 75, seed: 4 });
+  const inception = await loadInceptionV3({ weights: null, inputSize: 75, seed: 4, precision: "float32" });
   const images = tf.randomUniform([10, 75, 75, 3], 0, 255, "float32", 2);
   const features = await inception.features(images, { layer: "mixed7", batchSize: 6 });
   const pooled = tf.layers.globalAveragePooling2d({}).apply(inception.model.getLayer("mixed7").output) as tf.SymbolicTensor;

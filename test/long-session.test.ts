@@ -4,7 +4,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as v8 from "v8";
 import * as vm from "vm";
-import { fineTune, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf } from "inception-lab";
+import { fineTune, lastRun, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf } from "inception-lab";
 import type { TrainingRun } from "inception-lab";
 import { scratch } from "./helpers";
 
@@ -50,7 +50,9 @@ test("10 training calls in one process, modes and learning rates alternating: te
 test("run.dispose() frees the run's network copy at once; using it afterwards says so", async () => {
   const data = await syntheticShapes({ classes: 3, perClass: 10, size: 64 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
-  await collect(); // what earlier runs left to the finalizers goes first
+  // The previous test's newest run goes first (lastRun() would drop it during this test, and its finalizer free it then).
+  lastRun()?.dispose();
+  await collect();
   const before = tf.memory().numTensors;
   const tuned = await fineTune(inception, data, { epochs: 1, warmupEpochs: 0, unfreezeFrom: "mixed6", batchSize: 8, progress: false, liveChart: false });
   assert.ok(tf.memory().numTensors >= before + inception.model.weights.length, "a fine-tune holds its own network");
