@@ -99,10 +99,12 @@ export function parseFlags(argv: string[]): Given {
   try {
     return parseArgs({ args: argv, options: Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.type }])), strict: true, allowPositionals: false }).values;
   } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify.*$/s, "");
+    const message = (error as Error).message.split("\n")[0].replace(/\. To specify.*$/, "").replace(/\.$/, "");
     const unknown = /Unknown option '--?([^']+)'/.exec(message)?.[1];
     const guess = unknown ? closest(unknown, Object.keys(FLAGS)) : null;
-    throw new UsageError(`${message}.${guess ? ` Did you mean --${guess}?` : ""} npx inception-lab --help lists the flags.`);
+    const dashed = /Option '(--[^']+)' argument is ambiguous/.exec(message)?.[1];
+    const hint = guess ? ` Did you mean --${guess}?` : dashed ? ` (a value that starts with "-" reads as a flag: write ${dashed}=VALUE)` : "";
+    throw new UsageError(`${message}.${hint} npx inception-lab --help lists the flags.`);
   }
 }
 

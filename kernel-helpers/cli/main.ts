@@ -159,7 +159,9 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
   for (const [dir, write] of models) if (dir) console.log(`Written: ${await write(dir)}`);
   if (outputs.output_labels) console.log(writeOutputFile(outputs.output_labels, labelsText(data.classes), "output_labels"));
   if (outputs.output_split) console.log(writeOutputFile(outputs.output_split, data.splitCsv(), "output_split"));
-  if (outputs.summaries_dir) console.log(`TensorBoard: ${tensorboardCommand(outputs.summaries_dir)}`);
+  // A run that found its log folder taken wrote no log and said so (train/tensorboard.ts).
+  const logged = !trained.info.warnings.some((warning) => warning.startsWith("no TensorBoard log"));
+  if (outputs.summaries_dir && logged) console.log(`TensorBoard: ${tensorboardCommand(outputs.summaries_dir)}`);
 }
 
 /**

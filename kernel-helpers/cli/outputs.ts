@@ -78,8 +78,12 @@ export function writeOutputFile(file: string, contents: string, flag: OutputFlag
   return existed ? `Unchanged: ${file} (it holds these contents already)` : `Written: ${file}`;
 }
 
-/** The command that shows a log folder in TensorBoard, to run as it is. */
+/** A path as a shell word. */
+const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+
+/** The command that shows a log folder in TensorBoard, to paste as it is: from the project folder, or from anywhere. */
 export function tensorboardCommand(logdir: string): string {
   const project = path.resolve(__dirname, "..", "..");
-  return process.cwd() === project ? `npm run tensorboard -- ${path.relative(project, logdir) || "."}` : `npm --prefix ${project} run tensorboard -- ${logdir}`;
+  if (process.cwd() === project) return `npm run tensorboard -- ${shellWord(path.relative(project, logdir) || ".")}`;
+  return `npm --prefix ${shellWord(project)} run tensorboard -- ${shellWord(logdir)}`;
 }
