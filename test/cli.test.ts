@@ -223,9 +223,10 @@ test("300 classes of 2 images give one warning line, not 300", () => {
   fs.writeFileSync(notes, "mine");
   // Stops right after listing the folder (the labels file is the user's): the warnings are what it said.
   const run = cli(["--image_dir", many, "--output_labels", notes]);
-  assert.equal(run.status, 2, run.stderr);
+  // Failure messages kept short: Node 20's test runner takes minutes to parse a 30 kB one.
+  assert.equal(run.status, 2, run.stderr.slice(-1000));
   const warnings = run.stderr.split("\n").filter((line) => line.startsWith("imageFolder:"));
-  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.equal(warnings.length, 1, `${warnings.length} warning lines, the first: ${warnings.slice(0, 3).join("\n")}`);
   assert.match(warnings[0], /^imageFolder: classes "class0" \(2\), "class1" \(2\), "class10" \(2\) and 297 more \(300 in all\) have fewer than 20 images each: expect unreliable accuracy\.$/);
 });
 
