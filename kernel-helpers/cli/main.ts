@@ -136,12 +136,16 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
     liveChart: false,
     callbacks: { onEpochEnd: (e) => void (plan.shown(e.epoch) && console.log(epochLine(e, plan.totalEpochs))) },
   };
-  const trained =
+  const train = () =>
     command.mode === "from-scratch"
-      ? await trainFromScratch(data, { ...options, inputSize: command.inputSize })
+      ? trainFromScratch(data, { ...options, inputSize: command.inputSize })
       : command.mode === "fine-tune"
-        ? await fineTune(inception!, data, options)
-        : await retrainFinalLayer(inception!, data, options);
+        ? fineTune(inception!, data, options)
+        : retrainFinalLayer(inception!, data, options);
+  const trained = await train().catch((error: Error) => {
+    // Another run took the log folder since the flags were checked: the library refuses it before any work.
+    throw /^tensorboard: /.test(error.message) ? new UsageError(error.message.replace(/^tensorboard: /, "--summaries_dir: ")) : error;
+  });
   if (trained.info.stopReason) console.log(`Stopped: ${trained.info.stopReason}.`);
   if (data.files("test").length > 0) {
     const evaluation = await trained.evaluate();

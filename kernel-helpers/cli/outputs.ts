@@ -6,8 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { checkLogFolder } from "../train/tensorboard";
-import { checkWritableFolder, describeFileError } from "../util/atomic";
-import { checkExactFile, writeExactFile } from "../util/exact-file";
+import { checkWritableFolder } from "../util/atomic";
+import { checkExactFile, checkFolderWritable, writeExactFile } from "../util/exact-file";
 import { type Command, type OutputFlag, UsageError } from "./flags";
 
 /** Folders the library writes whole (a manifest says which files are its own). */
@@ -27,12 +27,7 @@ function asUsage(check: () => void): void {
 /** A folder the run adds files to (features, logs): made now, and writable. */
 function checkAddingTo(dir: string, flag: OutputFlag): void {
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag}: ${dir} is a file, not a folder.`);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (error) {
-    throw new UsageError(`--${flag}: ${describeFileError(error, dir).message}`);
-  }
+  asUsage(() => checkFolderWritable(dir, `--${flag}`));
 }
 
 /** Refuses outputs that could not all be written: the same path twice, one inside another's folder, folders that are not free. */

@@ -24,11 +24,16 @@ export function exactFileConflict(file: string, content: string): string | null 
 export function checkExactFile(file: string, content: string, option: string): void {
   const conflict = exactFileConflict(file, content);
   if (conflict) throw new Error(`${option}: ${conflict}`);
+  checkFolderWritable(path.dirname(file), option);
+}
+
+/** Makes `dir` (and its parents) and throws, naming `option`, when it cannot be written. */
+export function checkFolderWritable(dir: string, option: string): void {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
   } catch (error) {
-    throw new Error(`${option}: ${describeFileError(error, path.dirname(file)).message}`);
+    throw new Error(`${option}: ${describeFileError(error, dir).message}`);
   }
 }
 
