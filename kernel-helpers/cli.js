@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npx inception-lab`: the command line (cli/main.ts), run from TypeScript through ts-node (transpile
-// only; the tests run the type check), with the library's global registrations made by index.ts. With
+// only; the tests run the type check), with the library's global registrations made by index.ts once the
+// flags are checked (a bad flag is answered before the whole library and its network code load). With
 // the GPU build, TensorFlow finds the CUDA libraries only through LD_LIBRARY_PATH as the process starts:
 // without it, the command runs itself again with it.
 "use strict";
@@ -22,7 +23,6 @@ if (wanted.some((dir) => !current.includes(dir))) {
 
 process.env.TF_CPP_MIN_LOG_LEVEL = process.env.TF_CPP_MIN_LOG_LEVEL || "2";
 require("ts-node").register({ transpileOnly: true, project: path.join(__dirname, "tsconfig.json") });
-require("./index.ts");
 require("./cli/main.ts")
-  .main(process.argv.slice(2))
+  .main(process.argv.slice(2), () => require("./index.ts"))
   .then((status) => process.exit(status));

@@ -1,6 +1,7 @@
 # Idempotent setup, run before `npm start`, `npm test` and `npm run bench`:
 #   1. Python venv (.venv) with JupyterLab, nbclient, plotly and TensorFlow (the tensorflow-cpu wheel, or
-#      for the GPU build the tensorflow[and-cuda] wheel, whose CUDA and cuDNN libraries are pip wheels too);
+#      for the GPU build the tensorflow[and-cuda] wheel, whose CUDA and cuDNN libraries are pip wheels too),
+#      at the exact versions of constraints.txt;
 #   2. Node packages (npm ci, install scripts off: see .npmrc);
 #   3. @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu compiled against the TensorFlow C libraries
 #      of that wheel, because their own install scripts download libtensorflow 2.9, which fails offline
@@ -29,13 +30,25 @@ PYTHON="${PYTHON:-python3}"
 requirements() {
   if [ "$DEVICE" = gpu ]; then grep -v '^tensorflow-cpu' requirements.txt; echo "$GPU_WHEEL"; else cat requirements.txt; fi
 }
-req_hash="$(requirements | sha1sum | cut -d' ' -f1)"
+req_hash="$({ requirements; cat constraints.txt; } | sha1sum | cut -d' ' -f1)"
 if ! stamp_ok .venv/.requirements.sha1 "$req_hash"; then
   if [ ! -x "$VENV_PY" ]; then
     step "creating the Python venv in .venv (with $($PYTHON --version 2>&1))"
     "$PYTHON" -m venv .venv || fail "python venv" "install Python 3.10-3.13 with venv support (Debian: apt-get install python3-venv), or set PYTHON=/path/to/python3"
   fi
   requirements > .venv/requirements-in-use.txt
+  # The exact versions apply with the Python they were resolved for, and not to a GPU wheel named by
+  # INCEPTION_LAB_GPU_WHEEL (its own versions may differ); setup says when it installs without them.
+  python_version="$("$VENV_PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  frozen_for="$(sed -n 's/^# python: //p' constraints.txt)"
+  : > .venv/constraints-in-use.txt
+  if [ "$DEVICE" = gpu ] && [ -n "${INCEPTION_LAB_GPU_WHEEL:-}" ]; then
+    step "installing $GPU_WHEEL without constraints.txt (the versions there were resolved for tensorflow 2.21.0)"
+  elif [ "$python_version" != "$frozen_for" ]; then
+    step "Python $python_version: installing without constraints.txt (its exact versions were resolved for Python $frozen_for); versions may differ from the tested ones"
+  else
+    grep -v '^#' constraints.txt > .venv/constraints-in-use.txt
+  fi
   # No retries: where the default index is unreachable but a local mirror is configured, pip would
   # otherwise spend minutes retrying the index for every package. PIP_RETRIES overrides.
   pip_install() { "$VENV_PY" -m pip install --retries "${PIP_RETRIES:-0}" --timeout "${PIP_TIMEOUT:-15}" --disable-pip-version-check -q "$@"; }
@@ -52,12 +65,12 @@ if ! stamp_ok .venv/.requirements.sha1 "$req_hash"; then
     if ! grep -q "^${other}[=\[<>]" .venv/requirements-in-use.txt && "$VENV_PY" -m pip show -q "$other" >/dev/null 2>&1; then others+=("$other"); fi
   done
   if [ ${#others[@]} -gt 0 ]; then
-    pip_install --dry-run -r .venv/requirements-in-use.txt >/dev/null || cannot_install
+    pip_install --dry-run -r .venv/requirements-in-use.txt -c .venv/constraints-in-use.txt >/dev/null || cannot_install
     step "removing ${others[*]} (the other build's TensorFlow)"
     "$VENV_PY" -m pip uninstall -y -q "${others[@]}" >/dev/null
   fi
   step "installing JupyterLab, nbclient, plotly and TensorFlow into .venv (a few minutes the first time)"
-  pip_install -r .venv/requirements-in-use.txt || cannot_install
+  pip_install -r .venv/requirements-in-use.txt -c .venv/constraints-in-use.txt || cannot_install
   echo "$req_hash" > .venv/.requirements.sha1
 fi
 

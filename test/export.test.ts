@@ -1,11 +1,11 @@
 // Handing work to the rest of TensorFlow, checked with the venv's Python TensorFlow: the Keras file and
 // the SavedModel give the library's probabilities, train in Keras, list their signature; a classifier
-// trained in Keras loads here and agrees; TensorBoard reads the logs; the command line trains and exports.
+// trained in Keras loads here and agrees; TensorBoard reads the logs. The command line's tests are in cli.test.ts.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync } from "child_process";
 import { fineTune, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes } from "inception-lab";
 import type { ImageFolder, Inception, TrainingRun } from "inception-lab";
 import { decodeBatch } from "../kernel-helpers/network/decode";
@@ -115,35 +115,4 @@ print(json.dumps(seen))`;
   assert.deepEqual(seen["step/loss"].map(([step]: number[]) => step), run.history.steps.map((s) => s.step));
   seen["step/loss"].forEach(([, value]: number[], i: number) => assert.ok(Math.abs(value - run.history.steps[i].loss) < 1e-5));
   for (const tag of ["step/accuracy", "step/learning_rate", "step/images_per_second", "epoch/loss", "epoch/accuracy", "epoch/val_loss", "epoch/learning_rate"]) assert.ok(seen[tag]?.length > 0, tag);
-});
-
-test("the command line: retrains and fine-tunes a folder, writes the model and labels; bad flags and a missing folder fail clearly", async () => {
-  const { data } = await setup();
-  const dir = scratch("cli");
-  const cli = (...args: string[]) => spawnSync(path.join(root, "node_modules", ".bin", "inception-lab"), args, { encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } });
-  const help = cli("--help");
-  assert.equal(help.status, 0);
-  for (const flag of ["--image_dir", "--how_many_training_steps", "--learning_rate", "--testing_percentage", "--validation_percentage", "--train_batch_size", "--bottleneck_dir", "--print_misclassified_test_images", "--flip_left_right", "--random_crop", "--random_scale", "--random_brightness", "--saved_model_dir", "--output_labels", "--summaries_dir", "--mode", "--unfreeze_from"]) {
-    assert.ok(help.stdout.includes(flag), `--help lists ${flag}`);
-  }
-  const common = ["--image_dir", data.dir, "--weights", "bundled", "--input_size", String(SIZE), "--bottleneck_dir", path.join(dir, "cache")];
-  const retrained = cli(...common, "--how_many_training_steps", "20", "--output_dir", path.join(dir, "retrained"), "--output_labels", path.join(dir, "labels.txt"), "--print_misclassified_test_images");
-  assert.equal(retrained.status, 0, retrained.stderr);
-  assert.match(retrained.stdout, /Epoch 1 \(head\): train accuracy = [\d.]+%, cross entropy = [\d.]+, validation accuracy = [\d.]+%/);
-  assert.match(retrained.stdout, /Final test accuracy = [\d.]+% \(N=\d+\)/);
-  assert.match(retrained.stdout, /=== MISCLASSIFIED TEST IMAGES ===/);
-  assert.ok(fs.existsSync(path.join(dir, "retrained", "model.json")));
-  assert.deepEqual(fs.readFileSync(path.join(dir, "labels.txt"), "utf8").trim().split("\n"), data.classes);
-  const tuned = cli(...common, "--mode", "fine-tune", "--unfreeze_from", "mixed7", "--epochs", "1", "--train_batch_size", "8", "--saved_model_dir", path.join(dir, "savedmodel"));
-  assert.equal(tuned.status, 0, tuned.stderr);
-  assert.ok(fs.existsSync(path.join(dir, "savedmodel", "saved_model.pb")));
-
-  const bad = cli("--image_dir", data.dir, "--learning_rat", "0.1");
-  assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /Unknown option '--learning_rat'.*--help lists the flags/);
-  const missing = cli("--image_dir", path.join(dir, "nowhere"));
-  assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /nowhere: no such folder/);
-  assert.equal(cli("--mode", "retrain").status, 2);
-  assert.match(cli("--image_dir", data.dir, "--random_crop", "lots").stderr, /--random_crop is "lots": give a number/);
 });

@@ -1,151 +1,185 @@
-// npx inception-lab: training from a script or a shell, with TensorFlow retrain.py's flag names where
-// they mean the same thing, and its way of reporting (a line per epoch, the final test accuracy).
-// Exit status: 0 done, 2 bad flags, 1 anything that failed on the way (with the reason on stderr).
-import * as fs from "fs";
+// npx inception-lab: training from a script or a shell, with TensorFlow retrain.py's flag names and
+// defaults where they mean the same thing, and its way of reporting (a line per epoch, the final test
+// accuracy). Before training it says what the flags became: steps as epochs, warm-up epochs, the weights
+// and why, the input size, the precision and why. Exit status: 0 done, 2 a bad flag or output (found
+// before any work: before TensorFlow loads and before any image is read), 1 anything that failed on the way.
 import * as path from "path";
-import { parseArgs } from "util";
-import type { Distortions } from "../data/augment";
-import { imageFolder } from "../data/image-folder";
-import { CUT_LAYERS, type CutLayer } from "../network/inception";
-import { imagenetAvailable, loadInceptionV3 } from "../network/model";
-import { writeAtomically } from "../util/atomic";
-import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes";
-import type { TrainOptions } from "../train/options";
+import { ImageFolder } from "../data/image-folder";
+import { precisionFor } from "../runtime/precision";
+import type { EpochRecord } from "../train/loop";
+import { resolve, type TrainOptions } from "../train/options";
+import { RECIPES } from "../train/recipes";
+import { checkFlags, type Command, parseFlags, RETRAIN_PY, usage, UsageError } from "./flags";
+import { checkOutputFiles, checkOutputFolders, labelsText, tensorboardCommand, writeOutputFile } from "./outputs";
 
-interface Flag {
-  type: "string" | "boolean";
-  help: string;
-  default?: string;
+/** Epoch lines printed at most, about: a run of 4,000 one-step epochs prints every 40th. */
+const EPOCH_LINES = 100;
+
+/** How long to train, from the flags and the data: steps become whole epochs, said exactly. */
+function trainingPlan(command: Command, trainImages: number) {
+  const { mode } = command;
+  const retraining = mode === "retrain-final-layer";
+  const defaults = RECIPES[mode].defaults;
+  const batchSize = command.batchSize ?? (retraining ? RETRAIN_PY.batchSize : defaults.batchSize);
+  const stepsPerEpoch = Math.ceil(trainImages / batchSize);
+  const steps = command.steps ?? (retraining && command.epochs === undefined ? RETRAIN_PY.steps : undefined);
+  const epochs = command.epochs ?? (steps !== undefined ? Math.max(1, Math.round(steps / stepsPerEpoch)) : defaults.epochs);
+  const warmupEpochs = mode === "fine-tune" ? command.warmupEpochs : 0;
+  const options: TrainOptions = {
+    epochs,
+    batchSize,
+    ...(retraining ? { optimizer: RETRAIN_PY.optimizer, learningRate: command.learningRate ?? RETRAIN_PY.learningRate } : { learningRate: command.learningRate }),
+    ...(mode === "fine-tune" ? { warmupEpochs, unfreezeFrom: command.unfreezeFrom } : {}),
+  };
+  const settings = resolve(mode, options); // with the library's defaults for what the flags leave open
+  const perEpoch = `${trainImages} training images in batches of ${batchSize} make ${stepsPerEpoch} step${stepsPerEpoch > 1 ? "s" : ""} per epoch`;
+  const length =
+    steps !== undefined
+      ? `${steps} steps (--how_many_training_steps${command.steps === undefined ? ", retrain.py's default" : ""}): ${perEpoch}, so ${epochs} epochs = ${epochs * stepsPerEpoch} steps` +
+        (epochs * stepsPerEpoch !== steps ? " (the nearest whole number of epochs)" : "")
+      : `${epochs} epoch${epochs > 1 ? "s" : ""}${command.epochs === undefined ? ` (the ${mode} mode's default)` : ""} = ${epochs * stepsPerEpoch} steps: ${perEpoch}`;
+  const what =
+    mode === "retrain-final-layer"
+      ? `the new final layer on cached features, ${length}.`
+      : mode === "fine-tune"
+        ? (warmupEpochs > 0
+            ? `first ${warmupEpochs} warm-up epoch${warmupEpochs > 1 ? "s" : ""} (${warmupEpochs * stepsPerEpoch} steps) train the new classifier alone on cached features (--warmup_epochs; 0 skips them), then `
+            : "") + `the network from ${command.unfreezeFrom === "all" ? "its first layer" : command.unfreezeFrom} up, ${length}${warmupEpochs > 0 ? `; ${warmupEpochs + epochs} epochs in all` : ""}.`
+        : `the whole network from random weights, ${length}.`;
+  const chosen = [
+    `${settings.optimizer === "sgd" ? "plain gradient descent" : settings.optimizer} at learning rate ${settings.learningRate}${command.learningRate === undefined ? "" : " (--learning_rate)"}`,
+    `batch ${batchSize}${command.batchSize === undefined ? "" : " (--train_batch_size)"}`,
+  ].join(", ");
+  const why = retraining
+    ? "retrain.py's defaults where not given (measured on bundled features: they train as well as Adam at 1e-3, README)"
+    : `the ${mode} mode's defaults where not given (retrain.py's 0.01 with gradient descent and batch 100 are for a new final layer on cached features, not for training the network)` +
+      (warmupEpochs > 0 ? `; the warm-up: ${settings.optimizer} at learning rate ${settings.warmupLearningRate}` : "");
+  const totalEpochs = warmupEpochs + epochs;
+  const every = Math.ceil(totalEpochs / EPOCH_LINES);
+  return {
+    options,
+    lines: [`Training: ${what}`, `Optimizer: ${chosen}: ${why}.`, ...(every > 1 ? [`(a line every ${every} epochs, and the last of each phase)`] : [])],
+    /** Whether an epoch gets its line. */
+    shown: (epoch: number) => epoch % every === 0 || epoch === warmupEpochs || epoch === totalEpochs,
+    totalEpochs,
+  };
 }
 
-const FLAGS: Record<string, Flag> = {
-  image_dir: { type: "string", help: "folder with one sub-folder of images per class (required)" },
-  mode: { type: "string", help: "retrain (the final layer, retrain.py), fine-tune, or scratch", default: "retrain" },
-  unfreeze_from: { type: "string", help: `fine-tune: train the blocks from this one up (${CUT_LAYERS.join(", ")}) or "all"`, default: "all" },
-  weights: { type: "string", help: 'pretrained weights: "imagenet" (downloaded once), "bundled" (offline), or a .h5 / model.json path; default imagenet when it can be had, else bundled' },
-  input_size: { type: "string", help: "image side in pixels", default: "299" },
-  how_many_training_steps: { type: "string", help: "training steps (batches); turned into epochs over the training images", default: "4000" },
-  epochs: { type: "string", help: "epochs instead of steps" },
-  learning_rate: { type: "string", help: "learning rate (default: the mode's, 1e-3 retraining, 1e-4 fine-tuning)" },
-  train_batch_size: { type: "string", help: "images per training step (default: the mode's, 32 retraining, 16 otherwise)" },
-  testing_percentage: { type: "string", help: "percentage of images for the test split", default: "10" },
-  validation_percentage: { type: "string", help: "percentage of images for the validation split", default: "10" },
-  bottleneck_dir: { type: "string", help: "folder for the cached features (default: the user cache folder)" },
-  print_misclassified_test_images: { type: "boolean", help: "list the test images the final classifier gets wrong" },
-  flip_left_right: { type: "boolean", help: "distortion: mirror half of the training images" },
-  random_crop: { type: "string", help: "distortion: percentage of margin to crop at random" },
-  random_scale: { type: "string", help: "distortion: percentage to enlarge at random" },
-  random_brightness: { type: "string", help: "distortion: percentage to brighten or darken at random" },
-  summaries_dir: { type: "string", help: "TensorBoard logs go here (npm run tensorboard)" },
-  saved_model_dir: { type: "string", help: "write a TensorFlow SavedModel here (serving_default: images 0..255 in, probabilities and labels out)" },
-  keras_dir: { type: "string", help: "write a Keras model (model.keras, labels.json) here" },
-  output_dir: { type: "string", help: "write the library's own model folder (tfjs model.json, labels.json) here" },
-  output_labels: { type: "string", help: "write the class labels, one per line, to this file" },
-  help: { type: "boolean", help: "show this list" },
-};
-
-export function usage(): string {
-  const rows = Object.entries(FLAGS).map(([name, flag]) => `  --${name}${flag.type === "string" ? " VALUE" : ""}\n      ${flag.help}${flag.default ? ` (default ${flag.default})` : ""}`);
-  return ["usage: npx inception-lab --image_dir DIR [flags]", "", "Trains Inception-v3 on a folder of images, as TensorFlow's retrain.py does, or fine-tunes it, or trains it from scratch.", "", ...rows].join("\n");
+function epochLine(e: EpochRecord, totalEpochs: number): string {
+  return (
+    `Epoch ${e.epoch}/${totalEpochs} (${e.phase}): train accuracy = ${(e.accuracy * 100).toFixed(1)}%, cross entropy = ${e.loss.toFixed(4)}` +
+    (e.valAccuracy === null ? "" : `, validation accuracy = ${(e.valAccuracy * 100).toFixed(1)}%`) +
+    `, ${e.seconds.toFixed(1)} s since start`
+  );
 }
 
-class UsageError extends Error {}
-
-function number(flags: Record<string, string | boolean | undefined>, name: string): number | undefined {
-  const value = flags[name];
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (typeof value !== "string" || value.trim() === "" || !Number.isFinite(parsed)) throw new UsageError(`--${name} is "${value}": give a number.`);
-  return parsed;
-}
-
-async function run(argv: string[]): Promise<void> {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({ args: argv, options: Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.type }])), strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/, "")}. npx inception-lab --help lists the flags.`);
-  }
-  if (flags.help) {
+async function run(argv: string[], loadLibrary: () => void): Promise<void> {
+  const given = parseFlags(argv);
+  if (given.help) {
     console.log(usage());
     return;
   }
-  const get = (name: string) => (flags[name] as string | undefined) ?? FLAGS[name].default;
-  const dir = get("image_dir");
-  if (!dir) throw new UsageError("--image_dir is required: the folder with one sub-folder of images per class.");
-  const mode = get("mode")!;
-  if (!["retrain", "fine-tune", "scratch"].includes(mode)) throw new UsageError(`--mode is "${mode}": use retrain, fine-tune or scratch.`);
-  const unfreezeFrom = get("unfreeze_from") as CutLayer | "all";
-  if (unfreezeFrom !== "all" && !CUT_LAYERS.includes(unfreezeFrom)) throw new UsageError(`--unfreeze_from is "${unfreezeFrom}": use "all" or one of ${CUT_LAYERS.join(", ")}.`);
+  const command = checkFlags(given);
+  const { outputs } = command;
+  checkOutputFolders(outputs);
+  let data: ImageFolder;
+  try {
+    data = new ImageFolder(command.imageDir, { testPercent: command.testPercent, validationPercent: command.validationPercent }); // lists the files, reads no image
+  } catch (error) {
+    throw new UsageError(`--image_dir: ${(error as Error).message}`);
+  }
+  checkOutputFiles(outputs, { output_labels: () => labelsText(data.classes), output_split: () => data.splitCsv() });
+  const trainImages = data.files("train").length;
+  if (trainImages === 0) throw new UsageError(`--testing_percentage ${command.testPercent} and --validation_percentage ${command.validationPercent} leave no training image in ${command.imageDir}: lower them, or add images.`);
 
-  const data = await imageFolder(dir, { testPercent: number(flags, "testing_percentage") ?? 10, validationPercent: number(flags, "validation_percentage") ?? 10 });
-  console.log(`${data.classes.length} classes, ${data.files().length} images (${data.files("train").length} training, ${data.files("validation").length} validation, ${data.files("test").length} test)`);
-  const batchSize = number(flags, "train_batch_size");
-  const steps = number(flags, "how_many_training_steps")!;
-  const epochs = number(flags, "epochs") ?? Math.max(1, Math.round((steps * (batchSize ?? (mode === "retrain" ? 32 : 16))) / Math.max(data.files("train").length, 1)));
-  const distortions: Distortions = {
-    ...(flags.flip_left_right ? { flipLeftRight: true } : {}),
-    ...(flags.random_crop !== undefined ? { randomCrop: number(flags, "random_crop") } : {}),
-    ...(flags.random_scale !== undefined ? { randomScale: number(flags, "random_scale") } : {}),
-    ...(flags.random_brightness !== undefined ? { randomBrightness: number(flags, "random_brightness") } : {}),
-  };
+  loadLibrary();
+  const { imagenetAvailable, loadInceptionV3 } = await import("../network/model");
+  const { fineTune, retrainFinalLayer, trainFromScratch } = await import("../train/modes");
+  const pretrained = command.mode !== "from-scratch";
+  let weights = command.weights;
+  let weightsWhy = weights === undefined ? "" : " (--weights)";
+  if (pretrained && (weights === undefined || weights === "imagenet")) {
+    const available = await imagenetAvailable();
+    if (!available && weights === "imagenet") {
+      throw new Error(
+        "--weights imagenet: the ImageNet weights are not in the cache and cannot be downloaded now (offline?). " +
+          "Use --weights bundled (a pretrained Inception-v3 that ships with the project, no download) or --weights path/to/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5.",
+      );
+    }
+    if (weights === undefined) {
+      weights = available ? "imagenet" : "bundled";
+      weightsWhy = available ? " (the default)" : ", because the ImageNet weights are not in the cache and cannot be downloaded now (offline?); --weights imagenet once online";
+    }
+  }
+  console.log(`Data: ${data.classes.length} classes, ${data.files().length} images in ${data.dir} (${trainImages} training, ${data.files("validation").length} validation, ${data.files("test").length} test)`);
+  const inception = pretrained ? await loadInceptionV3({ weights, inputSize: command.inputSize, precision: command.precision }) : null;
+  console.log(
+    inception
+      ? `Weights: ${inception.source.description}${weightsWhy}.${inception.source.provenance === weights ? "" : ` ${inception.source.provenance}`}`
+      : `Weights: random (from-scratch), seed ${command.seed}${given.seed === undefined ? " (the default; --seed to change)" : " (--seed)"}.`,
+  );
+  const network = inception ? `Inception-v3 cut at ${inception.source.featureLayer} (where these weights' features transfer best)` : "Inception-v3, all of it";
+  console.log(`Network: ${network}, input ${command.inputSize}x${command.inputSize}${given.input_size === undefined ? " (the default; --input_size 75 and up trains faster)" : " (--input_size)"}.`);
+  const precision = precisionFor(command.precision);
+  console.log(`Precision: ${precision.precision} (${precision.reason})${precision.precision === "float32" ? "" : "; --precision float32 turns it off"}.${precision.warning ? ` Note: ${precision.warning}` : ""}`);
+  const plan = trainingPlan(command, trainImages);
+  for (const line of plan.lines) console.log(line);
+
   const options: TrainOptions = {
-    epochs,
-    ...(batchSize !== undefined ? { batchSize } : {}),
-    ...(flags.learning_rate !== undefined ? { learningRate: number(flags, "learning_rate") } : {}),
-    ...(get("bottleneck_dir") ? { cacheDir: get("bottleneck_dir") } : {}),
-    ...(get("summaries_dir") ? { tensorboard: get("summaries_dir") } : {}),
-    distortions,
+    ...plan.options,
+    seed: command.seed,
+    precision: command.precision,
+    distortions: command.distortions,
+    ...(outputs.bottleneck_dir ? { cacheDir: outputs.bottleneck_dir } : {}),
+    ...(outputs.summaries_dir ? { tensorboard: outputs.summaries_dir } : {}),
     progress: false,
     liveChart: false,
-    callbacks: {
-      onEpochEnd: (e) =>
-        console.log(
-          `Epoch ${e.epoch} (${e.phase}): train accuracy = ${(e.accuracy * 100).toFixed(1)}%, cross entropy = ${e.loss.toFixed(4)}` +
-            (e.valAccuracy === null ? "" : `, validation accuracy = ${(e.valAccuracy * 100).toFixed(1)}%`) +
-            `, ${e.seconds.toFixed(1)} s`,
-        ),
-    },
+    callbacks: { onEpochEnd: (e) => void (plan.shown(e.epoch) && console.log(epochLine(e, plan.totalEpochs))) },
   };
-  const inputSize = number(flags, "input_size")!;
-  const weights = get("weights") ?? ((await imagenetAvailable()) ? "imagenet" : "bundled");
-  console.log(`${mode === "scratch" ? "Random weights" : `Weights: ${weights}`}, input ${inputSize}x${inputSize}, ${epochs} epochs`);
-  const trained =
-    mode === "scratch"
-      ? await trainFromScratch(data, { ...options, inputSize })
-      : mode === "fine-tune"
-        ? await fineTune(await loadInceptionV3({ weights, inputSize }), data, { ...options, unfreezeFrom })
-        : await retrainFinalLayer(await loadInceptionV3({ weights, inputSize }), data, options);
+  const train = () =>
+    command.mode === "from-scratch"
+      ? trainFromScratch(data, { ...options, inputSize: command.inputSize })
+      : command.mode === "fine-tune"
+        ? fineTune(inception!, data, options)
+        : retrainFinalLayer(inception!, data, options);
+  const trained = await train().catch((error: Error) => {
+    // Another run took the log folder since the flags were checked: the library refuses it before any work.
+    throw /^tensorboard: /.test(error.message) ? new UsageError(error.message.replace(/^tensorboard: /, "--summaries_dir: ")) : error;
+  });
   if (trained.info.stopReason) console.log(`Stopped: ${trained.info.stopReason}.`);
   if (data.files("test").length > 0) {
     const evaluation = await trained.evaluate();
     console.log(`Final test accuracy = ${(evaluation.accuracy * 100).toFixed(1)}% (N=${evaluation.files.length})`);
-    if (flags.print_misclassified_test_images) {
+    if (command.printMisclassified) {
       console.log("=== MISCLASSIFIED TEST IMAGES ===");
       for (const m of evaluation.misclassified) console.log(`${path.relative(data.dir, m.path)}  ${m.predicted}`);
     }
   }
-  const outputs: [string, () => Promise<string>][] = [
-    ["output_dir", () => trained.save(get("output_dir")!)],
-    ["keras_dir", () => trained.export(get("keras_dir")!, { format: "keras" })],
-    ["saved_model_dir", () => trained.export(get("saved_model_dir")!, { format: "savedmodel" })],
+  const models: [string | undefined, (dir: string) => Promise<string>][] = [
+    [outputs.output_dir, (dir) => trained.save(dir)],
+    [outputs.keras_dir, (dir) => trained.export(dir, { format: "keras" })],
+    [outputs.saved_model_dir, (dir) => trained.export(dir, { format: "savedmodel" })],
   ];
-  for (const [flag, write] of outputs) if (get(flag)) console.log(`Written: ${await write()}`);
-  const labels = get("output_labels");
-  if (labels) {
-    fs.mkdirSync(path.dirname(path.resolve(labels)), { recursive: true });
-    writeAtomically(path.resolve(labels), data.classes.join("\n") + "\n");
-    console.log(`Written: ${path.resolve(labels)}`);
-  }
+  for (const [dir, write] of models) if (dir) console.log(`Written: ${await write(dir)}`);
+  if (outputs.output_labels) console.log(writeOutputFile(outputs.output_labels, labelsText(data.classes), "output_labels"));
+  if (outputs.output_split) console.log(writeOutputFile(outputs.output_split, data.splitCsv(), "output_split"));
+  // A run that found its log folder taken wrote no log and said so (train/tensorboard.ts).
+  const logged = !trained.info.warnings.some((warning) => warning.startsWith("no TensorBoard log"));
+  if (outputs.summaries_dir && logged) console.log(`TensorBoard: ${tensorboardCommand(outputs.summaries_dir)}`);
 }
 
-/** Runs the command line; resolves to the exit status. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the command line; resolves to the exit status. `loadLibrary` makes the library's registrations
+ * (index.ts), once the flags are checked.
+ */
+export async function main(argv: string[], loadLibrary: () => void = () => undefined): Promise<number> {
   try {
-    await run(argv);
+    await run(argv, loadLibrary);
     return 0;
   } catch (error) {
-    console.error(`inception-lab: ${(error as Error).message}`);
+    // The library's hints name its options (weights: "bundled"); here they are flags.
+    const message = (error as Error).message.replace(/\bweights: "([^"]+)"/g, "--weights $1");
+    console.error(`inception-lab: ${message}`);
     return error instanceof UsageError ? 2 : 1;
   }
 }

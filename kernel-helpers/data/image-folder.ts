@@ -7,6 +7,7 @@ import * as path from "path";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { decodeBatch, decodeFile } from "../network/decode";
 import { tf } from "../runtime/tf";
+import { writeExactFile } from "../util/exact-file";
 import { shuffleInPlace } from "../util/random";
 
 export type Split = "train" | "validation" | "test";
@@ -118,6 +119,21 @@ function listImages(dir: string, skipped: SkippedFile[], root: string, seen = ne
   return files;
 }
 
+/** How many names a warning about many folders shows before "and N more". */
+const NAMES_SHOWN = 3;
+
+/**
+ * Warnings of one kind in one line however many folders they concern (300 classes of 2 images are one
+ * line, not 300): the sentence for one, or the sentence for many with the first few names and a count.
+ */
+function oneLine<T>(items: T[], one: (item: T) => string, many: (names: string) => string, name: (item: T) => string): string[] {
+  if (items.length === 0) return [];
+  if (items.length === 1) return [one(items[0])];
+  const shown = items.slice(0, NAMES_SHOWN).map(name);
+  const rest = items.length - shown.length;
+  return [many(`${shown.join(", ")}${rest > 0 ? ` and ${rest} more (${items.length} in all)` : ""}`)];
+}
+
 export interface Batch {
   images: tf.Tensor4D;
   labels: tf.Tensor1D;
@@ -169,11 +185,14 @@ export class ImageFolder extends Displayable {
     const root = fs.realpathSync(dir);
     const byLabel = new Map<string, string[]>();
     const foldersOf = new Map<string, string[]>();
+    const selfLinks: { folder: string; real: string }[] = [];
+    const empty: string[] = [];
+    const small: { label: string; count: number }[] = [];
     for (const folder of classFolders) {
       const label = labelFromFolder(folder);
       const real = fs.realpathSync(path.join(dir, folder));
       if (root === real || root.startsWith(real + path.sep)) {
-        this.warnings.push(`class folder "${folder}" links to ${real}, which contains the data set itself: left out.`);
+        selfLinks.push({ folder, real });
         continue;
       }
       const usable = listImages(path.join(dir, folder), this.skipped, root).filter((file) => {
@@ -182,16 +201,21 @@ export class ImageFolder extends Displayable {
         return !reason;
       });
       if (usable.length === 0) {
-        this.warnings.push(`class folder "${folder}" has no usable image: left out.`);
+        empty.push(folder);
         continue;
       }
-      if (usable.length < minImagesPerClass) this.warnings.push(`class "${label}" has only ${usable.length} images (fewer than ${minImagesPerClass}): expect unreliable accuracy.`);
+      if (usable.length < minImagesPerClass) small.push({ label, count: usable.length });
       byLabel.set(label, [...(byLabel.get(label) ?? []), ...usable]);
       foldersOf.set(label, [...(foldersOf.get(label) ?? []), folder]);
     }
-    for (const [label, folders] of foldersOf) {
-      if (folders.length > 1) this.warnings.push(`the folders ${folders.map((f) => `"${f}"`).join(" and ")} give the same label "${label}" (retrain.py's rule): they form one class.`);
-    }
+    const merged = [...foldersOf].filter(([, folders]) => folders.length > 1);
+    const quoted = (folders: string[]) => folders.map((f) => `"${f}"`).join(" and ");
+    this.warnings.push(
+      ...oneLine(selfLinks, ({ folder, real }) => `class folder "${folder}" links to ${real}, which contains the data set itself: left out.`, (names) => `class folders ${names} link to folders that contain the data set itself: left out.`, (l) => `"${l.folder}"`),
+      ...oneLine(empty, (folder) => `class folder "${folder}" has no usable image: left out.`, (names) => `class folders ${names} have no usable image: left out.`, (f) => `"${f}"`),
+      ...oneLine(small, (c) => `class "${c.label}" has only ${c.count} images (fewer than ${minImagesPerClass}): expect unreliable accuracy.`, (names) => `classes ${names} have fewer than ${minImagesPerClass} images each: expect unreliable accuracy.`, (c) => `"${c.label}" (${c.count})`),
+      ...oneLine(merged, ([label, folders]) => `the folders ${quoted(folders)} give the same label "${label}" (retrain.py's rule): they form one class.`, (names) => `folders give the same label (retrain.py's rule) and form one class each: ${names}.`, ([label, folders]) => `${quoted(folders)} as "${label}"`),
+    );
     this.classes = [...byLabel.keys()];
     if (this.classes.length < 2) {
       throw new Error(`${dir}: ${this.classes.length} class folder(s) with usable images; a classifier needs at least 2 sub-folders of JPEG/PNG/GIF/BMP images.`);
@@ -217,6 +241,25 @@ export class ImageFolder extends Displayable {
     const counts = Object.fromEntries(SPLITS.map((s) => [s, this.classes.map(() => 0)])) as Record<Split, number[]>;
     for (const e of this.entries) counts[e.split][e.label]++;
     return counts;
+  }
+
+  /**
+   * The split as CSV, one row per image: `path` (absolute), `label` (the class index, as the library and
+   * its exports number classes), `class` and `split` ("train", "validation" or "test"). Python reads it with
+   * csv.DictReader or pandas.read_csv, and trains on the same training images as the library.
+   */
+  splitCsv(): string {
+    const cell = (value: string | number) => (/[",\r\n]/.test(String(value)) ? `"${String(value).replace(/"/g, '""')}"` : String(value));
+    const rows = this.entries.map((e) => [e.path, e.label, this.classes[e.label], e.split].map(cell).join(","));
+    return ["path,label,class,split", ...rows].join("\n") + "\n";
+  }
+
+  /**
+   * Writes splitCsv() to `file` and returns its absolute path. A file already there is left alone when it
+   * holds exactly this split, and refused when it holds anything else.
+   */
+  writeSplit(file: string): string {
+    return writeExactFile(path.resolve(file), this.splitCsv(), "writeSplit");
   }
 
   /** Moves a failed file from the data set to `skipped` (decode errors found while streaming). */

@@ -1,6 +1,7 @@
 // One options shape for the three training modes, with each mode's defaults (recipes.ts), checked before
 // any work starts: a misspelt name, a learning rate of Infinity or a negative time budget is an error
 // that names the option and says what it takes.
+import * as path from "path";
 import type { Distortions } from "../data/augment";
 import { inKernel } from "../display/display";
 import { type CutLayer, CUT_LAYERS } from "../network/inception";
@@ -9,6 +10,7 @@ import { isTfjsCallback, type UserCallback } from "./callback-adapter";
 import type { Callback } from "./loop";
 import { type OptimizerName, OPTIMIZERS } from "./optimizers";
 import { type Mode, RECIPES } from "./recipes";
+import { checkLogFolder } from "./tensorboard";
 
 export interface TrainOptions {
   epochs?: number;
@@ -33,7 +35,10 @@ export interface TrainOptions {
   cacheDir?: string;
   /** Save the best model and the history here after every better epoch (atomically). */
   checkpointDir?: string;
-  /** Write TensorBoard logs (scalars per step and per epoch) into this folder, e.g. "logs/run-1". */
+  /**
+   * Write TensorBoard logs (scalars per step and per epoch) into this folder, e.g. "logs/run-1": one folder
+   * per run (a folder that already holds a log is refused, except by a resumed run continuing its own).
+   */
   tensorboard?: string;
   /** Continue from the checkpoint in checkpointDir. */
   resume?: boolean;
@@ -235,6 +240,7 @@ export function resolve(mode: Mode, options: TrainOptions): Resolved {
   for (const name of ["cacheDir", "checkpointDir", "tensorboard"] as const) {
     if (o[name] !== undefined && (typeof o[name] !== "string" || o[name] === "")) throw new Error(`${name} is ${JSON.stringify(o[name])}: give a folder path.`);
   }
+  if (o.tensorboard !== undefined) checkLogFolder(path.resolve(o.tensorboard), "tensorboard", o.resume);
   checkDistortions(o.distortions);
   if (o.precision !== undefined) precisionFor(o.precision, o.graph);
   if (o.resume && !o.checkpointDir) throw new Error("resume: true needs checkpointDir, the folder of the run to continue.");

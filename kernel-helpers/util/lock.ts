@@ -38,8 +38,8 @@ function stale(lockFile: string): boolean {
   }
 }
 
-async function acquire(lockFile: string, onWait?: () => void): Promise<() => void> {
-  let waited = false;
+/** Takes the lock file if it is free or stale; returns its release, or null while another holder has it. */
+function tryAcquire(lockFile: string): (() => void) | null {
   for (;;) {
     try {
       const fd = fs.openSync(lockFile, "wx");
@@ -60,15 +60,35 @@ async function acquire(lockFile: string, onWait?: () => void): Promise<() => voi
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== "EEXIST") throw new Error(`cannot create the lock file ${lockFile} (${code}): is its folder writable?`);
-      if (stale(lockFile)) {
-        fs.rmSync(lockFile, { force: true });
-        continue;
-      }
-      if (!waited) onWait?.();
-      waited = true;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      if (!stale(lockFile)) return null;
+      fs.rmSync(lockFile, { force: true });
     }
   }
+}
+
+async function acquire(lockFile: string, onWait?: () => void): Promise<() => void> {
+  let waited = false;
+  for (;;) {
+    const release = tryAcquire(lockFile);
+    if (release) return release;
+    if (!waited) onWait?.();
+    waited = true;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/**
+ * The lock for `target` (`${target}.lock`) if no one holds it now, without waiting: its release, or null
+ * when another holder (this process or another live one) has it. For work that must not queue up.
+ */
+export function tryLock(target: string): (() => void) | null {
+  return tryAcquire(`${target}.lock`);
+}
+
+/** Whether a live holder has the lock for `target` now (a lock left by a dead process does not count). */
+export function isLocked(target: string): boolean {
+  const lockFile = `${target}.lock`;
+  return fs.existsSync(lockFile) && !stale(lockFile);
 }
 
 /**
