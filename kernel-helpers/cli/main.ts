@@ -118,7 +118,7 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
       ? `Weights: ${inception.source.description}${weightsWhy}.${inception.source.provenance === weights ? "" : ` ${inception.source.provenance}`}`
       : `Weights: random (from-scratch), seed ${command.seed}${given.seed === undefined ? " (the default; --seed to change)" : " (--seed)"}.`,
   );
-  const network = inception ? `Inception-v3 cut at ${inception.source.featureLayer} (where these weights' features transfer best)` : "Inception-v3, all of it";
+  const network = inception ? `Inception-v3 cut at ${inception.source.layer} (where these weights' features transfer best)` : "Inception-v3, all of it";
   console.log(`Network: ${network}, input ${command.inputSize}x${command.inputSize}${given.input_size === undefined ? " (the default; --input_size 75 and up trains faster)" : " (--input_size)"}.`);
   const precision = precisionFor(command.precision);
   console.log(`Precision: ${precision.precision} (${precision.reason})${precision.precision === "float32" ? "" : "; --precision float32 turns it off"}.${precision.warning ? ` Note: ${precision.warning}` : ""}`);
