@@ -6,7 +6,8 @@
 // against its median step (in one process, and in a new process on the same disk cache), and a 4-point
 // learning-rate sweep against Keras building and fitting a fresh model per point. A third runs a fresh full
 // fine-tune end to end (2 epochs, recording and tracing included) against Keras' fit, both at their best
-// precision. BENCH_ONLY=steps, interactive or end-to-end runs one table (the others are kept from the last
+// precision. A fourth times a fine-tune from mixed7 per epoch with and without the frozen-bottom cache, against
+// Keras. BENCH_ONLY=steps, interactive, end-to-end or frozen-bottom runs one table (the others are kept from the last
 // results). Results go to bench/results.json and bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
@@ -147,6 +148,8 @@ function stepTable(steps: Awaited<ReturnType<typeof stepRows>>): Table {
 interface RunLine {
   learningRate: number;
   wall: number;
+  epochSeconds?: number[];
+  frozenBottom?: { boundary: string; bytesPerImage: number };
   first?: number;
   median?: number;
   recorded?: number;
@@ -155,9 +158,9 @@ interface RunLine {
 const lines = (out: string): RunLine[] => out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 const SWEEP = [1e-4, 3e-4, 1e-3, 3e-3];
 
-function ours(dir: string, cache: string, rates: number[], epochs = 1): RunLine[] {
+function ours(dir: string, cache: string, rates: number[], epochs = 1, extra: Record<string, string> = {}): RunLine[] {
   const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "rerun-worker.ts"), dir, String(epochs), ...rates.map(String)], {
-    env: { ...env, INCEPTION_LAB_CACHE: cache },
+    env: { ...env, INCEPTION_LAB_CACHE: cache, ...extra },
     encoding: "utf8",
     cwd: root,
     stdio: ["ignore", "pipe", "ignore"],
@@ -175,9 +178,9 @@ function listings(data: ImageFolder, dir: string) {
   return [listing("train"), listing("validation")];
 }
 
-function keras(data: ImageFolder, dir: string, policy: string, epochs: number, rates: number[]): RunLine[] {
+function keras(data: ImageFolder, dir: string, policy: string, epochs: number, rates: number[], extra: Record<string, string> = {}): RunLine[] {
   const args = [path.join(__dirname, "keras_sweep.py"), ...listings(data, dir), String(epochs), ...rates.map(String)];
-  return lines(execFileSync(path.join(root, ".venv", "bin", "python"), args, { env: { ...env, BENCH_POLICY: policy }, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+  return lines(execFileSync(path.join(root, ".venv", "bin", "python"), args, { env: { ...env, BENCH_POLICY: policy, ...extra }, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
 }
 
 /** Full fine-tunes at 299 px, 1 epoch of 200 generated photos (batch 16), as a notebook re-runs a cell. */
@@ -245,6 +248,41 @@ function endToEndTable(r: Awaited<ReturnType<typeof endToEndRows>>): Table {
   );
 }
 
+/**
+ * A fine-tune from mixed7 without distortions, 3 epochs of 200 generated photos at 299 px: seconds an epoch after
+ * the first, ours with the frozen-bottom cache and without, Keras (mixed_bfloat16), which runs the frozen blocks every epoch.
+ */
+async function frozenBottomRows() {
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-frozen-"));
+  const later = (run: RunLine) => median(run.epochSeconds!.slice(1));
+  try {
+    const rows: { cached: number[]; recomputed: number[]; keras: number[]; bytesPerImage: number; boundary: string } = { cached: [], recomputed: [], keras: [], bytesPerImage: 0, boundary: "" };
+    for (let round = 0; round < rounds; round++) {
+      console.log(`  frozen bottom, round ${round + 1}: ours with the cache, without, Keras...`);
+      const [cached] = ours(data.dir, path.join(dir, `cache-${round}`), [1e-4], 3, { BENCH_UNFREEZE: "mixed7" });
+      const [recomputed] = ours(data.dir, path.join(dir, `plain-${round}`), [1e-4], 3, { BENCH_UNFREEZE: "mixed7", BENCH_FROZEN_CACHE: "0" });
+      const [kerasRun] = keras(data, dir, "mixed_bfloat16", 3, [1e-4], { BENCH_TRAIN_FROM: "mixed7" });
+      rows.cached.push(later(cached));
+      rows.recomputed.push(later(recomputed));
+      rows.keras.push(later(kerasRun));
+      rows.bytesPerImage = cached.frozenBottom!.bytesPerImage;
+      rows.boundary = cached.frozenBottom!.boundary;
+    }
+    return { images: data.files("train").length, ...rows };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function frozenBottomTable(r: Awaited<ReturnType<typeof frozenBottomRows>>): Table {
+  const [cached, recomputed, keras] = [median(r.cached), median(r.recomputed), median(r.keras)];
+  return new Table(
+    ["work", "ours, frozen-bottom cache", "ours, without", "Keras mixed_bfloat16", "without / with", "Keras / ours with", "cache per image"],
+    [[`fine-tune from mixed7, an epoch after the first (${r.images} training images)`, `${cached.toFixed(1)} s`, `${recomputed.toFixed(1)} s`, `${keras.toFixed(1)} s`, `${(recomputed / cached).toFixed(2)}x`, `${(keras / cached).toFixed(2)}x`, `${(r.bytesPerImage / 1024).toFixed(0)} KiB (${r.boundary}'s output)`]],
+  );
+}
+
 const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |", "|" + table.columns.map(() => "---").join("|") + "|", ...table.rows.map((row) => "| " + row.map((c) => (c === null || c === undefined ? "" : String(c))).join(" | ") + " |")];
 
 (async () => {
@@ -252,15 +290,16 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const file = path.join(__dirname, "results.json");
   const previous = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
   // Results written before the interactive table held the step rows at the top level.
-  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd };
+  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd, frozenBottom: previous.frozenBottom };
   console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
   const steps = only && only !== "steps" ? kept.steps : await stepRows();
   const interactive = only && only !== "interactive" ? kept.interactive : await interactiveRows();
   const endToEnd = only && only !== "end-to-end" ? kept.endToEnd : await endToEndRows();
+  const frozenBottom = only && only !== "frozen-bottom" ? kept.frozenBottom : await frozenBottomRows();
   const stamp = new Date().toISOString();
   const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd }, null, 1));
-  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\` or \`end-to-end\` for one table).`, ""];
+  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom }, null, 1));
+  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\` or \`frozen-bottom\` for one table).`, ""];
   if (steps) {
     const table = stepTable(steps);
     console.log(`\n${table.toText()}`);
@@ -292,6 +331,18 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
       "## End to end",
       "",
       `A fresh full fine-tune at 299x299 from random weights, 2 epochs over ${endToEnd.images} generated images (80 % training, batch 16, validation each epoch), in a fresh process with nothing recorded or traced: ours at its default precision ("auto"), Keras building, compiling and fitting a fresh model; ${endToEnd.ours.length} round(s), medians of wall times.`,
+      "",
+      ...markdownTable(table),
+      "",
+    );
+  }
+  if (frozenBottom) {
+    const table = frozenBottomTable(frozenBottom);
+    console.log(`\n${table.toText()}`);
+    markdown.push(
+      "## The frozen-bottom cache",
+      "",
+      `A fine-tune from mixed7 at 299x299 without distortions (random weights, 3 epochs of ${frozenBottom.images} training images, batch 16, validation each epoch): the median seconds of an epoch after the first, when the cache serves the frozen blocks' output; Keras (mixed_bfloat16, blocks below mixed7 frozen) runs them every epoch. ${frozenBottom.cached.length} round(s), medians.`,
       "",
       ...markdownTable(table),
       "",

@@ -29,6 +29,20 @@ keras.mixed_precision.set_global_policy(os.environ.get("BENCH_POLICY", "float32"
 train, validation = load(sys.argv[1]), load(sys.argv[2])
 classes = int(max(train[1].max(), validation[1].max())) + 1
 epochs = int(sys.argv[3])
+# BENCH_TRAIN_FROM=mixed7: layers below that block frozen (Keras puts frozen BatchNorm in inference mode).
+train_from = os.environ.get("BENCH_TRAIN_FROM")
+
+
+class EpochTimes(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.seconds, self.last = [], time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.seconds.append(now - self.last)
+        self.last = now
+
+
 for rate in map(float, sys.argv[4:]):
     started = time.perf_counter()
     keras.utils.set_random_seed(0)
@@ -36,6 +50,14 @@ for rate in map(float, sys.argv[4:]):
     base = keras.applications.InceptionV3(weights=None, include_top=False, input_tensor=keras.layers.Rescaling(1 / 127.5, -1)(inputs))
     outputs = keras.layers.Dense(classes)(keras.layers.Dropout(0.2)(keras.layers.GlobalAveragePooling2D()(base.output)))
     model = keras.Model(inputs, outputs)
+    if train_from:
+        before = f"mixed{int(train_from[5:]) - 1}"
+        trainable = False
+        for layer in base.layers:
+            layer.trainable = trainable
+            if layer.name == before:
+                trainable = True  # layers after mixed(N-1)'s output belong to mixedN and up
     model.compile(optimizer=keras.optimizers.Adam(rate), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train[0], train[1], batch_size=16, epochs=epochs, validation_data=validation, validation_batch_size=32, verbose=0)
-    print(json.dumps({"learningRate": rate, "wall": time.perf_counter() - started}), flush=True)
+    times = EpochTimes()
+    model.fit(train[0], train[1], batch_size=16, epochs=epochs, validation_data=validation, validation_batch_size=32, verbose=0, callbacks=[times])
+    print(json.dumps({"learningRate": rate, "wall": time.perf_counter() - started, "epochSeconds": times.seconds}), flush=True)

@@ -1,7 +1,8 @@
 // Interactive speed, the library's side (bench.ts runs it): full fine-tunes at 299 px over the same
 // images, as a notebook re-runs a training cell. Prints one JSON line per run: wall time, first step,
 // median step, graphs recorded. usage: rerun-worker.ts DATA_DIR EPOCHS LEARNING_RATE [LEARNING_RATE ...]
-// (the network's precision is "auto", the library's default)
+// (the network's precision is "auto", the library's default). BENCH_UNFREEZE=mixed7 fine-tunes from that block
+// (default all), BENCH_FROZEN_CACHE=0 turns the frozen-bottom cache off; each line also has the epochs' seconds.
 // (INCEPTION_LAB_CACHE decides whether graphs recorded by an earlier process are found.)
 import { fineTune, imageFolder, loadInceptionV3 } from "inception-lab";
 import { graphStats } from "../kernel-helpers/runtime/graph";
@@ -20,6 +21,8 @@ import { graphStats } from "../kernel-helpers/runtime/graph";
     const run = await fineTune(inception, data, {
       epochs: Number(epochs),
       warmupEpochs: 0,
+      unfreezeFrom: (process.env.BENCH_UNFREEZE ?? "all") as "all",
+      frozenBottomCache: process.env.BENCH_FROZEN_CACHE !== "0",
       batchSize: 16,
       learningRate,
       progress: false,
@@ -27,7 +30,9 @@ import { graphStats } from "../kernel-helpers/runtime/graph";
       callbacks: { onTrainBegin: () => void (last = performance.now()), onBatchEnd: () => void (steps.push((performance.now() - last) / 1000), (last = performance.now())) },
     });
     const full = steps.slice(0, -1).sort((a, b) => a - b); // the last batch is smaller
-    console.log(JSON.stringify({ learningRate, precision: run.info.precision, wall: (performance.now() - runStarted) / 1000, first: steps[0], median: full[Math.floor(full.length / 2)], steps, recorded: graphStats.recorded - recorded }));
+    const ends = run.history.epochs.map((e) => e.seconds);
+    const epochSeconds = ends.map((end, i) => end - (i ? ends[i - 1] : 0));
+    console.log(JSON.stringify({ learningRate, precision: run.info.precision, epochSeconds, frozenBottom: run.info.frozenBottom, wall: (performance.now() - runStarted) / 1000, first: steps[0], median: full[Math.floor(full.length / 2)], steps, recorded: graphStats.recorded - recorded }));
     run.dispose();
   }
 })();
