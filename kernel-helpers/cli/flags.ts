@@ -8,7 +8,7 @@ import { parseArgs } from "util";
 import { CUT_LAYERS, type CutLayer, MIN_INPUT_SIZE } from "../network/inception";
 import { PRECISION_OPTIONS, type PrecisionOption } from "../runtime/precision";
 import { closest } from "../train/options";
-import { type Mode, RECIPES } from "../train/recipes";
+import { type Mode, MODES, RECIPES } from "../train/recipes";
 
 /** A flag's value is wrong: exit status 2, the message names the flag. */
 export class UsageError extends Error {}
@@ -30,7 +30,6 @@ interface Flag {
   number?: NumberRule;
 }
 
-export const MODES: Mode[] = ["retrain-final-layer", "fine-tune", "from-scratch"];
 const PERCENT: NumberRule = { least: 0, most: 100, below: true };
 const DISTORTION: NumberRule = { least: 0, most: 100 };
 

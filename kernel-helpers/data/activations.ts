@@ -11,10 +11,10 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Precision } from "../runtime/precision";
 import { writeAtomically } from "../util/atomic";
+import { decodeCacheFile, encodeCacheFile } from "./bottlenecks";
 import { cacheDir } from "../util/download";
 
 const MAGIC = "ILA1";
-const HEADER_BYTES = 32;
 /** Held in memory up to this many bytes for one store; past it, stored on disk. */
 export const DEFAULT_MEMORY_LIMIT = 1 << 30;
 
@@ -80,15 +80,9 @@ export class ActivationStore {
       this.memory.set(image, stored);
       return;
     }
-    const payload = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.write(MAGIC, 0, "latin1");
-    this.key.copy(header, 4, 0, 8);
-    header.writeUInt32LE(values.length, 12);
-    digest(payload).copy(header, 16, 0, 16);
     try {
       fs.mkdirSync(this.dir, { recursive: true });
-      writeAtomically(this.fileFor(image), Buffer.concat([header, payload]));
+      writeAtomically(this.fileFor(image), encodeCacheFile(MAGIC, this.key, new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength), values.length));
     } catch (error) {
       if (!this.warned) console.warn(`inception-lab: the frozen-bottom cache in ${this.dir} cannot be written (${(error as Error).message}); this run keeps its activations in memory.`);
       this.warned = true;
@@ -106,16 +100,9 @@ export class ActivationStore {
     } catch {
       return null;
     }
-    const payload = bytes.subarray(HEADER_BYTES);
-    const whole =
-      bytes.length === HEADER_BYTES + this.bytesFor() &&
-      bytes.toString("latin1", 0, 4) === MAGIC &&
-      bytes.subarray(4, 12).equals(this.key.subarray(0, 8)) &&
-      bytes.readUInt32LE(12) === this.valuesPerImage &&
-      digest(payload).subarray(0, 16).equals(bytes.subarray(16, 32));
-    if (!whole) return null;
-    const copy = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength);
-    return this.bytesPerValue === 2 ? new Uint16Array(copy) : new Float32Array(copy);
+    const payload = decodeCacheFile(bytes, MAGIC, this.key, this.valuesPerImage, this.bytesPerValue);
+    if (typeof payload === "string") return null;
+    return this.bytesPerValue === 2 ? new Uint16Array(payload) : new Float32Array(payload);
   }
 
   /** Whether every one of `images` is stored (on disk: present; they are checked when read). */

@@ -41,26 +41,40 @@ const MAGIC = "ILF1";
 const HEADER_BYTES = 32;
 const digestOf = (data: string | Uint8Array, algorithm = "sha1") => createHash(algorithm).update(data).digest();
 
-/** A feature file: header (magic, cache key, width, checksum of the values), then float32 values. */
-export function encodeFeatures(key: Buffer, values: Float32Array): Buffer {
-  const payload = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+/**
+ * A cache file of one image's values (features here, frozen-bottom activations in activations.ts): a header
+ * (magic, cache key, count of values, checksum of the payload), then the values' bytes.
+ */
+export function encodeCacheFile(magic: string, key: Buffer, payload: Uint8Array, count: number): Buffer {
   const header = Buffer.alloc(HEADER_BYTES);
-  header.write(MAGIC, 0, "latin1");
+  header.write(magic, 0, "latin1");
   key.copy(header, 4, 0, 8);
-  header.writeUInt32LE(values.length, 12);
+  header.writeUInt32LE(count, 12);
   digestOf(payload).copy(header, 16, 0, 16);
   return Buffer.concat([header, payload]);
 }
 
-/** The values of a feature file, or why it cannot be trusted. */
-export function decodeFeatures(bytes: Buffer, key: Buffer, width: number): Float32Array | string {
-  if (bytes.length !== HEADER_BYTES + 4 * width) return `${bytes.length} bytes, expected ${HEADER_BYTES + 4 * width}`;
-  if (bytes.toString("latin1", 0, 4) !== MAGIC) return "not a feature file";
+/** The payload of a cache file (a copy, aligned), or why it cannot be trusted. */
+export function decodeCacheFile(bytes: Buffer, magic: string, key: Buffer, count: number, bytesPerValue: number): ArrayBuffer | string {
+  if (bytes.length !== HEADER_BYTES + bytesPerValue * count) return `${bytes.length} bytes, expected ${HEADER_BYTES + bytesPerValue * count}`;
+  if (bytes.toString("latin1", 0, 4) !== magic) return "not a cache file of this kind";
   if (!bytes.subarray(4, 12).equals(key.subarray(0, 8))) return "written for another network or cut";
-  if (bytes.readUInt32LE(12) !== width) return "another feature width";
+  if (bytes.readUInt32LE(12) !== count) return "another number of values";
   const payload = bytes.subarray(HEADER_BYTES);
   if (!digestOf(payload).subarray(0, 16).equals(bytes.subarray(16, 32))) return "checksum mismatch";
-  const values = new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength));
+  return payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength);
+}
+
+/** A feature file: float32 values. */
+export function encodeFeatures(key: Buffer, values: Float32Array): Buffer {
+  return encodeCacheFile(MAGIC, key, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), values.length);
+}
+
+/** The values of a feature file, or why it cannot be trusted. */
+export function decodeFeatures(bytes: Buffer, key: Buffer, width: number): Float32Array | string {
+  const payload = decodeCacheFile(bytes, MAGIC, key, width, 4);
+  if (typeof payload === "string") return payload;
+  const values = new Float32Array(payload);
   return values.every(Number.isFinite) ? values : "values that are not finite numbers";
 }
 

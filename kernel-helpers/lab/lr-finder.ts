@@ -12,8 +12,8 @@ import { tf } from "../runtime/tf";
 import { listenForInterrupt } from "../util/interrupt";
 import { Head } from "../train/classifier";
 import { checkNames, OPTION_NAMES, resolve, type TrainOptions } from "../train/options";
-import type { Mode } from "../train/recipes";
-import { newTrainer } from "../train/trainer";
+import { type Mode, plan } from "../train/recipes";
+import { checkTrainingData, newTrainer } from "../train/trainer";
 
 export interface FinderOptions extends TrainOptions {
   /** The mode the rate is for (default "fine-tune"): a retraining ramps its head's rate on cached features. */
@@ -136,6 +136,8 @@ export async function findLearningRate(inception: Inception, data: ImageFolder, 
   if (!(startLearningRate > 0 && endLearningRate > startLearningRate)) throw new Error(`findLearningRate: the ramp must rise: startLearningRate ${startLearningRate}, endLearningRate ${endLearningRate}.`);
   if (!(Number.isInteger(steps) && steps >= 5)) throw new Error(`findLearningRate: steps is ${steps}: use a whole number of at least 5.`);
   const settings = resolve(mode, { ...training, progress: false, liveChart: false, earlyStopping: false, checkpointDir: undefined, tensorboard: undefined });
+  checkTrainingData(data);
+  plan(mode, settings.layer ?? inception.source.layer, settings); // a depth above the cut fails before any work
   const started = performance.now();
   // A fine-tune trains a copy; a retraining only a new head on the caller's frozen network.
   const network = mode === "fine-tune" ? await inception.clone() : inception;
@@ -151,7 +153,9 @@ export async function findLearningRate(inception: Inception, data: ImageFolder, 
     const phase = mode === "fine-tune" ? trainer.networkPhase(1, startLearningRate) : trainer.headPhase("head", 1, startLearningRate);
     try {
       ramp: for (let epoch = 1; ; epoch++) {
+        let batches = 0;
         for await (const batch of phase.batches(epoch)) {
+          batches++;
           const rate = startLearningRate * (endLearningRate / startLearningRate) ** (learningRates.length / (steps - 1));
           phase.learningRate = rate;
           let loss: number;
@@ -174,6 +178,11 @@ export async function findLearningRate(inception: Inception, data: ImageFolder, 
             break ramp;
           }
           if (learningRates.length >= steps) break ramp;
+        }
+        // No image of the training split could be read: the ramp would never take a step.
+        if (batches === 0) {
+          stoppedBecause = "no training image could be read";
+          break;
         }
       }
     } finally {

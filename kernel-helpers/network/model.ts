@@ -219,11 +219,11 @@ export class Inception extends Displayable {
   }
 
   /**
-   * Global-average-pooled features at a cut point (default mixed10: 2048 numbers per image), run as a
+   * Global-average-pooled features at a cut point (default `source.layer`, where these weights transfer best: mixed10, 2048 numbers per image, for ImageNet's), run as a
    * TensorFlow graph (`graph: false`: op by op, as tfjs runs models).
    */
   async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number; graph?: boolean; precision?: PrecisionOption } = {}): Promise<Tensor2D> {
-    const { layer = "mixed10", batchSize = 32, graph: asGraph = true } = options;
+    const { layer = this.source.layer, batchSize = 32, graph: asGraph = true } = options;
     if (!CUT_LAYERS.includes(layer)) throw new Error(`layer: "${layer}" is not a cut point. Use one of ${CUT_LAYERS.join(", ")}.`);
     const precision = resolvePrecision(options.precision ?? this.precisionOption, asGraph);
     const model = this.featureModel(layer);

@@ -5,9 +5,8 @@
 // bias added in the fused convolution costs next to nothing. The fold is computed from the fed
 // variables on every run (a few thousand multiplications per layer), so the graph keeps reading the
 // current weights; only inference graphs have such batch norms (frozen blocks, features, validation).
-import { attr, type GraphNode } from "./graph-trace";
+import { attr, DT_FLOAT, type GraphNode } from "./graph-trace";
 
-const DT_FLOAT = 1;
 
 const floatConstant = (value: number): GraphNode => ({ kind: "const", shape: [], dtype: DT_FLOAT, bytes: new Uint8Array(new Float32Array([value]).buffer) });
 

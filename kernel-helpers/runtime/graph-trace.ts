@@ -16,7 +16,7 @@ const proto = require("@tensorflow/tfjs-node/dist/proto/api_pb");
 const GRAPH_DEF_VERSION = 2474;
 /** Pre-existing tensors that are neither inputs nor variables are copied into the graph up to this size. */
 const MAX_CAPTURED_ELEMENTS = 65536;
-const DT_FLOAT = 1;
+export const DT_FLOAT = 1;
 const DT_INT32 = 3;
 
 interface OpAttr {

@@ -7,13 +7,12 @@
 // and 16-bit kernels live inside it. Measured here (TensorFlow 2.21, 2 cores with AMX): a 3x3
 // convolution runs 6.4x faster in bfloat16, a matrix product 4x (shared/notes/measurements-3.md).
 import { thisMachine } from "./build";
-import { attr, type GraphNode } from "./graph-trace";
+import { attr, DT_FLOAT, type GraphNode } from "./graph-trace";
 
 export type Precision = "float32" | "bfloat16" | "float16";
 export const PRECISIONS: Precision[] = ["float32", "bfloat16", "float16"];
 
 /** TensorFlow's DataType numbers (tensorflow/core/framework/types.proto). */
-const DT_FLOAT = 1;
 const DT_BFLOAT16 = 14;
 const DT_HALF = 19;
 const LOW_TYPE: Record<Exclude<Precision, "float32">, number> = { bfloat16: DT_BFLOAT16, float16: DT_HALF };

@@ -69,6 +69,8 @@ const allFinite = (tensors: tf.Tensor[]) => tensors.every((t) => tf.tidy(() => t
 export class KeepBestWeights extends Tracker {
   private saved: tf.Tensor[] | null = null;
   private initial: tf.Tensor[] | null = null;
+  /** The last epoch before this call: a call (run.fit) none of whose epochs beats it ends as it began. */
+  private before: EpochRecord | null = null;
 
   constructor(private readonly weights: () => tf.Variable[]) {
     super();
@@ -79,6 +81,7 @@ export class KeepBestWeights extends Tracker {
     // A resumed run starts from the checkpoint, which holds the best weights so far.
     this.initial = this.weights().map((w) => tf.keep(w.clone()));
     if (this.best) this.saved = this.initial;
+    this.before = loop.history.epochs[loop.history.epochs.length - 1] ?? null;
   }
 
   onEpochEnd(record: EpochRecord): void {
@@ -93,8 +96,11 @@ export class KeepBestWeights extends Tracker {
     // A fine-tune whose network epochs never beat its warm-up ends with the warm-up's classifier: say so,
     // or the run looks fine-tuned while its network is as it started.
     const last = loop.history.epochs[loop.history.epochs.length - 1];
+    const accuracy = (e: EpochRecord) => `${e.valAccuracy !== null ? "validation" : "training"} accuracy ${(e.valAccuracy ?? e.accuracy).toFixed(3)}`;
     if (this.saved && this.best && last && this.best.phase !== last.phase) {
-      loop.warn(`no epoch of the ${last.phase} phase beat epoch ${this.best.epoch} (${this.best.phase}, ${this.best.valAccuracy !== null ? "validation" : "training"} accuracy ${(this.best.valAccuracy ?? this.best.accuracy).toFixed(3)}): the weights of that epoch are kept, so what the ${last.phase} phase trained is undone. Train it longer or with another learning rate.`);
+      loop.warn(`no epoch of the ${last.phase} phase beat epoch ${this.best.epoch} (${this.best.phase}, ${accuracy(this.best)}): the weights of that epoch are kept, so what the ${last.phase} phase trained is undone. Train it longer or with another learning rate.`);
+    } else if (this.saved && this.best && this.before && last && last !== this.before && this.best.epoch <= this.before.epoch) {
+      loop.warn(`no epoch of this call beat epoch ${this.best.epoch} (${accuracy(this.best)}), from before it: its weights are kept, so what this call trained is undone. Train longer or with another learning rate.`);
     }
     back?.forEach((value, i) => current[i].assign(value));
     tf.dispose([...new Set([...(this.saved ?? []), ...(this.initial ?? [])])]);
@@ -120,10 +126,17 @@ export class EarlyStopping extends Tracker {
 
 /** Stops after `seconds` of training (checked after every step). */
 export class TimeBudget implements Callback {
+  /** The loop's clock when this call began: a run trained further (run.fit) has a budget per call. */
+  private start = 0;
+
   constructor(readonly seconds: number) {}
 
+  onTrainBegin(loop: TrainingLoop): void {
+    this.start = loop.seconds;
+  }
+
   onBatchEnd(_: StepRecord, loop: TrainingLoop): void {
-    if (loop.seconds > this.seconds) loop.stop("time budget reached");
+    if (loop.seconds - this.start > this.seconds) loop.stop("time budget reached");
   }
 }
 

@@ -209,7 +209,8 @@ async function readKerasClassifier(file: string, classes: string[] | undefined, 
       tf.tidy(() => layer.setWeights(shapes.map((shape) => tf.tensor(values.subarray(offset, (offset += tf.util.sizeFromShape(shape))), shape))));
     });
     const info: ClassifierInfo = { classes: names, inputSize: spec.inputSize, mode: "keras", layer: spec.layer, weights: `Keras file ${path.basename(file)}` };
-    return new Classifier(full.model, info, precision);
+    // Its network is its own, blocks above the cut included: freed with it.
+    return new Classifier(full.model, info, precision, undefined, [...new Set([...inception.model.weights, ...full.model.weights])].map((w) => w.read()));
   });
 }
 

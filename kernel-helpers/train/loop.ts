@@ -106,6 +106,8 @@ export class TrainingLoop {
   ) {
     const epochs = resumed?.history.epochs ?? [];
     const last = epochs[epochs.length - 1];
+    // Steps of an epoch that never finished (an interrupt in the first epoch) still count: time and images go on.
+    const lastStep = resumed?.history.steps[resumed.history.steps.length - 1];
     this.history.steps.push(...(resumed?.history.steps ?? []));
     this.history.epochs.push(...epochs);
     this.firstEpoch = (last?.epoch ?? 0) + 1;
@@ -115,6 +117,9 @@ export class TrainingLoop {
       this.started -= last.seconds * 1000;
       this.images = last.images;
       this.flops = last.flops;
+    } else if (lastStep) {
+      this.started -= lastStep.seconds * 1000;
+      this.images = lastStep.images;
     }
   }
 

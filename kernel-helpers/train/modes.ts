@@ -10,23 +10,9 @@ import { checkWritableFolder } from "../util/atomic";
 import { Classifier, Head } from "./classifier";
 import { resolve, type Resolved, type TrainOptions } from "./options";
 import { cachedScorer } from "./phases";
-import type { Mode } from "./recipes";
+import { type Mode, plan } from "./recipes";
 import { remember, type RunInfo, TrainingRun } from "./run";
-import { countParameters, newTrainer, type Trainer } from "./trainer";
-
-/** Refuses, before any work, a data set that leaves nothing to train on. */
-function checkTrainingData(data: ImageFolder): void {
-  const train = data.examples("train");
-  if (train.length === 0) {
-    const { validationPercent = 10, testPercent = 10 } = data.options;
-    throw new Error(
-      `${data.dir}: the training split is empty (validationPercent ${validationPercent} + testPercent ${testPercent} leave no image for training). ` +
-        `Lower them in imageFolder(), or add images.`,
-    );
-  }
-  const missing = data.classes.filter((_, c) => !train.some((e) => e.label === c));
-  if (missing.length) console.warn(`inception-lab: no training image for ${missing.map((c) => `"${c}"`).join(", ")}: the classifier cannot learn ${missing.length > 1 ? "these classes" : "this class"}.`);
-}
+import { checkTrainingData, countParameters, newTrainer, type Trainer } from "./trainer";
 
 async function train(mode: Mode, inception: Inception, data: ImageFolder, options: TrainOptions): Promise<TrainingRun> {
   const settings = resolve(mode, options);
@@ -97,7 +83,10 @@ export function retrainFinalLayer(inception: Inception, data: ImageFolder, optio
  * Works on a copy: `inception` keeps its weights. Frozen BatchNorm layers stay in inference mode.
  */
 export async function fineTune(inception: Inception, data: ImageFolder, options: TrainOptions = {}): Promise<TrainingRun> {
-  resolve("fine-tune", options); // bad options fail before the copy is made
+  // Bad options, data or depth fail before the copy is made (a failed call would leave a network behind).
+  const settings = resolve("fine-tune", options);
+  checkTrainingData(data);
+  plan("fine-tune", settings.layer ?? inception.source.layer, settings);
   return train("fine-tune", await inception.clone(), data, options);
 }
 

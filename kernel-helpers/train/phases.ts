@@ -27,6 +27,8 @@ export interface TensorBatch extends LabelledBatch {
   y: tf.Tensor1D;
   /** x holds activations at the frozen bottom's boundary, not images. */
   prepared?: boolean;
+  /** Those activations were read from the frozen-bottom cache, not computed for this batch. */
+  fromStore?: boolean;
 }
 
 /** What every phase of one training call shares. */
@@ -210,7 +212,7 @@ type Decoded = ReturnType<typeof decodeBatch>;
 async function boundaryBatch(setup: Setup, store: ActivationStore, forward: ReturnType<typeof splitForward>, examples: ImageFile[], size: number, decoding: Decoded | null): Promise<TensorBatch | null> {
   const files = examples.map((e) => e.path);
   const stored = decoding ? null : store.get(files);
-  if (stored) return { x: tf.tensor(stored, [files.length, ...forward.boundaryShape]), y: tf.tensor1d(examples.map((e) => e.label), "int32"), prepared: true };
+  if (stored) return { x: tf.tensor(stored, [files.length, ...forward.boundaryShape]), y: tf.tensor1d(examples.map((e) => e.label), "int32"), prepared: true, fromStore: true };
   const { images, decoded, failed } = await (decoding ?? decodeBatch(files, size));
   failed.forEach(({ index, reason }) => setup.data.reportBadFile(files[index], reason));
   if (decoded.length === 0) {
@@ -269,13 +271,18 @@ export function imagePhase(
   const step = networkStep(inception, logitsModel, firstTrained, optimizer, { classes: setup.classes, labelSmoothing: setup.settings.labelSmoothing, graph: setup.settings.graph, precision: setup.precision, head: setup.head });
   const validationLogits = store ? null : inferenceGraphs(logitsModel, setup.settings.graph, setup.precision);
   const size = inception.inputSize;
+  // What the last step computed: its batch's frozen blocks too, unless their output came from the store.
+  let lastFlops = flops.perImage;
   const trained = phase({
     name,
     epochs,
     stepsPerEpoch: Math.ceil(trainCount / setup.settings.batchSize),
     flopsPerImage: flops.perImage,
     optimizer,
-    train: (batch) => (batch.prepared ? step.runPrepared(batch.x, batch.y) : step.run(batch.x, batch.y)),
+    train: (batch) => {
+      lastFlops = batch.fromStore ? flops.cached : flops.perImage;
+      return batch.prepared ? step.runPrepared(batch.x, batch.y) : step.run(batch.x, batch.y);
+    },
     async *batches(epoch) {
       if (!store) {
         for await (const batch of trainingImages(setup, size, epoch, random)) yield { x: batch.images, y: batch.labels };
@@ -314,8 +321,8 @@ export function imagePhase(
       validationLogits?.dispose();
     },
   });
-  // Once every training image's frozen-bottom output is kept, a step computes the trained blocks alone.
-  return Object.defineProperty(trained, "flopsPerImage", { get: () => (store && store.counts.stored >= trainCount ? flops.cached : flops.perImage) });
+  // A step on kept frozen-bottom output computes the trained blocks alone (the loop reads this after each step).
+  return Object.defineProperty(trained, "flopsPerImage", { get: () => lastFlops });
 }
 
 export interface FeatureSet {

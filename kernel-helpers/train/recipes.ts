@@ -68,15 +68,16 @@ export function blocksUpTo(layer: CutLayer): Block[] {
   return BLOCKS.slice(0, BLOCKS.indexOf(layer) + 1);
 }
 
-export function plan(mode: Mode, layer: CutLayer, options: { unfreezeFrom?: CutLayer | "all"; warmupEpochs?: number; distortions?: Distortions; frozenBottomCache?: boolean } = {}): Plan {
+export function plan(mode: Mode, layer: CutLayer, options: { unfreezeFrom?: CutLayer | "all"; warmupEpochs?: number; distortions?: Distortions; frozenBottomCache?: boolean; graph?: boolean } = {}): Plan {
   const recipe = RECIPES[mode];
   const unfreezeFrom = options.unfreezeFrom ?? "all";
   const firstTrained = recipe.firstTrained(unfreezeFrom);
   const cut = BLOCKS.indexOf(layer);
   if (firstTrained && BLOCKS.indexOf(firstTrained) > cut) throw new Error(`unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
   const from = firstTrained ? BLOCKS.indexOf(firstTrained) : Infinity;
-  // Below the trained blocks: run once per image and kept (train/trainer.ts), unless distortions change the images.
-  const below: Role = options.frozenBottomCache !== false && !hasDistortions(options.distortions ?? {}) ? "cached" : "frozen";
+  // Below the trained blocks: run once per image and kept (train/trainer.ts), unless distortions change the
+  // images or the run goes op by op (the cache keeps what a recorded graph computes).
+  const below: Role = options.frozenBottomCache !== false && options.graph !== false && !hasDistortions(options.distortions ?? {}) ? "cached" : "frozen";
   const roles = BLOCKS.filter((b) => b !== "top").map((block, i): { block: Block; role: Role } => ({
     block,
     role: i > cut ? "unused" : firstTrained === null ? "cached" : i < from ? below : "trained",

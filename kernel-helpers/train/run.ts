@@ -53,7 +53,7 @@ export interface FitOptions {
   /** Epochs to train further; numbering continues after the run's last epoch. */
   epochs: number;
   learningRate?: number;
-  /** fine-tune, from-scratch: train the blocks from this one up from now on ("all": every layer). */
+  /** fine-tune: train the blocks from this one up from now on ("all": every layer); a depth not trained before starts its optimizer afresh. */
   unfreezeFrom?: TrainOptions["unfreezeFrom"];
   batchSize?: number;
   dropout?: number;
@@ -124,7 +124,8 @@ export class TrainingRun extends Displayable {
     if (options.epochs === undefined) throw new Error("fit: give epochs, the number of epochs to train further (e.g. run.fit({ epochs: 2 })).");
     const trainer = this.trainer;
     const { unfreezeFrom, ...rest } = options;
-    const settings = resolve(this.mode, { ...this.options, ...rest, unfreezeFrom: unfreezeFrom ?? this.options.unfreezeFrom, resume: false });
+    // The run's own TensorBoard log goes on (its folder holds this run's events, which a new run may not join).
+    const settings = { ...resolve(this.mode, { ...this.options, ...rest, unfreezeFrom: unfreezeFrom ?? this.options.unfreezeFrom, resume: false, tensorboard: undefined }), tensorboard: this.options.tensorboard };
     if (unfreezeFrom !== undefined) trainer.retrainFrom(unfreezeFrom);
     trainer.setup.settings = settings;
     tf.tidy(() => trainer.setup.head.dropoutRate.assign(tf.scalar(settings.dropout)));
@@ -132,6 +133,7 @@ export class TrainingRun extends Displayable {
     remember(this);
     const outcome = await trainer.call(settings, () => [retraining ? trainer.headPhase("head", settings.epochs, settings.learningRate) : trainer.networkPhase(settings.epochs, settings.learningRate)], { needsFeatures: retraining });
     this.record(outcome);
+    this.info.options = { ...settings, callbacks: undefined } as unknown as RunInfo["options"];
     return this;
   }
 

@@ -47,6 +47,20 @@ export interface CallOutcome {
   seconds: number;
 }
 
+/** Refuses, before any work, a data set that leaves nothing to train on. */
+export function checkTrainingData(data: ImageFolder): void {
+  const train = data.examples("train");
+  if (train.length === 0) {
+    const { validationPercent = 10, testPercent = 10 } = data.options;
+    throw new Error(
+      `${data.dir}: the training split is empty (validationPercent ${validationPercent} + testPercent ${testPercent} leave no image for training). ` +
+        `Lower them in imageFolder(), or add images.`,
+    );
+  }
+  const missing = data.classes.filter((_, c) => !train.some((e) => e.label === c));
+  if (missing.length) console.warn(`inception-lab: no training image for ${missing.map((c) => `"${c}"`).join(", ")}: the classifier cannot learn ${missing.length > 1 ? "these classes" : "this class"}.`);
+}
+
 export function countParameters(variables: tf.LayerVariable[]): number {
   return variables.reduce((sum, v) => sum + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }
@@ -134,8 +148,8 @@ export class Trainer {
       const images = this.data.files("train").length + this.data.files("validation").length;
       store = new ActivationStore(description, boundary.slice(1).reduce((a, b) => a * b, 1), this.precision.precision, images, { root: s.cacheDir && path.join(s.cacheDir, "activations") });
       this.stores.set(key, store);
-      this.lastStore = { store, boundary: below, images };
     }
+    this.lastStore = { store, boundary: below, images: this.data.files("train").length + this.data.files("validation").length };
     return store;
   }
 
@@ -159,6 +173,7 @@ export class Trainer {
   /** Trains the blocks from `firstTrained` up from now on (fastai's freeze and unfreeze); the head always trains. */
   retrainFrom(unfreezeFrom: CutLayer | "all"): void {
     if (this.mode === "retrain-final-layer") throw new Error(`unfreezeFrom: a retraining keeps its network frozen; fine-tune it with fineTune(inception, data, { unfreezeFrom: "${unfreezeFrom}" }).`);
+    if (this.mode === "from-scratch") throw new Error(`unfreezeFrom: a run from scratch trains every layer (random weights have nothing worth freezing); fine-tune a pretrained network to train from "${unfreezeFrom}".`);
     this.plan = plan(this.mode, this.layer, { ...this.setup.settings, unfreezeFrom, warmupEpochs: 0 });
     setTrainable(this.inception, this.plan.firstTrained as Block);
   }
@@ -195,9 +210,8 @@ export class Trainer {
     try {
       if (options.needsFeatures && !this.features) features = await this.computeFeatures(settings, interrupt);
       const history = options.resume ? await readCheckpoint(options.resume, this.identity, this.models.full.model, new Set(this.keptWeights())) : this.history;
-      loop = new TrainingLoop(phases(), this.callbacks(settings, checkpoint, interrupt), history.epochs.length ? { history, continued: !options.resume } : undefined);
+      loop = new TrainingLoop(phases(), this.callbacks(settings, checkpoint, interrupt), history.steps.length ? { history, continued: !options.resume } : undefined);
       await loop.run();
-      this.history = loop.history;
       stopReason = loop.stopReason;
     } catch (error) {
       if (!(error instanceof InterruptedError)) throw error;
@@ -205,6 +219,8 @@ export class Trainer {
       console.warn(`inception-lab: ${error.message}; nothing was trained. lastRun() has the run.`);
     } finally {
       interrupt.release();
+      // Also when the call failed part-way: the weights changed with those steps, and the history says so.
+      if (loop) this.history = loop.history;
     }
     this.checkpointsWritten += checkpoint?.written ?? 0;
     return { features, stopReason, stoppedEarly: (loop?.endedPhases.length ?? 0) > 0, warnings: loop?.warnings ?? [], checkpointsWritten: this.checkpointsWritten, seconds: (performance.now() - started) / 1000 };

@@ -40,6 +40,18 @@ export function checkFolderWritable(dir: string, option: string): void {
 /** Writes `content` to `file` (atomically) unless it holds exactly that already; throws, naming `option`, if it holds anything else. */
 export function writeExactFile(file: string, content: string, option: string): string {
   checkExactFile(file, content, option);
-  if (!fs.existsSync(file)) writeAtomically(file, content);
+  if (fs.existsSync(file)) return file;
+  // Written beside it, then linked into place: a link fails where a file appeared since the check, which a
+  // rename would replace.
+  const tmp = `${file}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  try {
+    writeAtomically(tmp, content);
+    fs.linkSync(tmp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") checkExactFile(file, content, option);
+    else throw new Error(`${option}: ${describeFileError(error, file).message}`);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
   return file;
 }
