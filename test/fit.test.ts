@@ -2,7 +2,7 @@
 // epochs and history go on, and nothing is recorded again for a structure it already ran.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { fineTune, loadInceptionV3, retrainFinalLayer, syntheticShapes } from "inception-lab";
+import { fineTune, loadInceptionV3, retrainFinalLayer, syntheticShapes, trainFromScratch } from "inception-lab";
 import { graphStats } from "../kernel-helpers/runtime/graph";
 import { scratch } from "./helpers";
 
@@ -92,4 +92,17 @@ test("fit refuses what it cannot do, before any work", async () => {
   await assert.rejects(run.fit({ epochs: 0 }), /epochs is 0/);
   run.dispose();
   await assert.rejects(run.fit({ epochs: 1 }), /disposed/);
+});
+
+test("fit goes on with the run's TensorBoard log and a time budget of its own; a run from scratch refuses a depth", async () => {
+  const { data, inception } = await setting();
+  const logdir = `${scratch("fit-logs")}/run-1`;
+  const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 2, tensorboard: logdir, maxSeconds: 600 });
+  await run.fit({ epochs: 2 });
+  assert.deepEqual(run.history.epochs.map((e) => e.epoch), [1, 2, 3, 4], "fit with a TensorBoard log runs");
+  assert.equal(run.info.stopReason, null, "the time budget counts this call only");
+  run.dispose();
+  const scratchRun = await trainFromScratch(data, { ...quiet, epochs: 1, inputSize: 75 });
+  await assert.rejects(scratchRun.fit({ epochs: 1, unfreezeFrom: "mixed6" }), /a run from scratch trains every layer/);
+  scratchRun.dispose();
 });

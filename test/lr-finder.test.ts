@@ -49,3 +49,11 @@ test("the ramp stops when the loss diverges; bad options are refused before any 
   await assert.rejects(findLearningRate(inception, data, { stpes: 10 } as never), /findLearningRate: there is no option "stpes"\. Did you mean "steps"\?/);
   await assert.rejects(findLearningRate(inception, data, { startLearningRate: 1, endLearningRate: 0.1 }), /the ramp must rise/);
 });
+
+test("a data set with no training image is refused before the finder copies anything", async () => {
+  const data = await syntheticShapes({ classes: 2, perClass: 2, size: 48, folderOptions: { testPercent: 49.9, validationPercent: 50 } });
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
+  const tensors = tf.memory().numTensors;
+  await assert.rejects(findLearningRate(inception, data), /the training split is empty/);
+  assert.equal(tf.memory().numTensors, tensors);
+});

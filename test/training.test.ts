@@ -32,6 +32,8 @@ test("on generated shapes with bundled weights: retraining beats scratch on the 
   assert.ok(r.accuracy > s.accuracy, `retrain ${r.accuracy} vs scratch ${s.accuracy}`);
   assert.ok(f.accuracy >= r.accuracy, `fine-tune ${f.accuracy} vs retrain ${r.accuracy}`);
   assert.ok(r.accuracy >= 0.7, `retrain accuracy ${r.accuracy}`);
+  // Freed now, not by the garbage collector during the next test's tensor counts.
+  for (const done of [retrained, scratchRun, tuned]) done.dispose();
 });
 
 for (const mode of ["retrain-final-layer", "fine-tune", "from-scratch"] as const) {
@@ -50,6 +52,7 @@ for (const mode of ["retrain-final-layer", "fine-tune", "from-scratch"] as const
     assert.equal(counts[2], counts[0], `tensors per epoch: ${counts.join(", ")}`);
     assert.ok(run.history.steps.every((s) => Number.isFinite(s.loss)));
     if (mode === "retrain-final-layer") assert.ok(tf.memory().numTensors - before < 20, `retraining left ${tf.memory().numTensors - before} tensors`);
+    run.dispose();
   });
 }
 
