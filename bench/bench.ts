@@ -300,54 +300,35 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
   fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom }, null, 1));
   const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\` or \`frozen-bottom\` for one table).`, ""];
-  if (steps) {
-    const table = stepTable(steps);
+  /** One table: printed, and a section of RESULTS.md with the setting it was measured in. */
+  const section = (title: string, setting: string, table: Table) => {
     console.log(`\n${table.toText()}`);
-    markdown.push(
-      "## Steps",
-      "",
+    markdown.push(`## ${title}`, "", setting, "", ...markdownTable(table), "");
+  };
+  if (steps)
+    section(
+      "Steps",
       `Inception-v3 ${steps.size}x${steps.size}, ${steps.threads} TensorFlow threads, ${steps.rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps. Keras at float32 and with its \`mixed_bfloat16\` policy (its best setting on a CPU with bfloat16 units); ours as the library runs (steps as graphs) at float32 and bfloat16. The head step stays float32 in ours (a 2048 x classes matrix product).`,
-      "",
-      ...markdownTable(table),
-      "",
+      stepTable(steps),
     );
-  }
-  if (interactive) {
-    const table = interactiveTable(interactive);
-    console.log(`\n${table.toText()}`);
-    markdown.push(
-      "## Interactive speed",
-      "",
+  if (interactive)
+    section(
+      "Interactive speed",
       `Full fine-tunes at 299x299 from random weights, 1 epoch over ${interactive.images} generated images (80 % training, batch 16, validation each epoch), as a notebook re-runs a training cell, at the library's default precision ("auto"); the first and median step of each run, and a learning-rate sweep (${SWEEP.join(", ")}) against Keras (mixed_bfloat16) building and fitting a fresh model per point in one script. Each side starts with nothing recorded or traced.`,
-      "",
-      ...markdownTable(table),
-      "",
+      interactiveTable(interactive),
     );
-  }
-  if (endToEnd) {
-    const table = endToEndTable(endToEnd);
-    console.log(`\n${table.toText()}`);
-    markdown.push(
-      "## End to end",
-      "",
+  if (endToEnd)
+    section(
+      "End to end",
       `A fresh full fine-tune at 299x299 from random weights, 2 epochs over ${endToEnd.images} generated images (80 % training, batch 16, validation each epoch), in a fresh process with nothing recorded or traced: ours at its default precision ("auto"), Keras building, compiling and fitting a fresh model; ${endToEnd.ours.length} round(s), medians of wall times.`,
-      "",
-      ...markdownTable(table),
-      "",
+      endToEndTable(endToEnd),
     );
-  }
-  if (frozenBottom) {
-    const table = frozenBottomTable(frozenBottom);
-    console.log(`\n${table.toText()}`);
-    markdown.push(
-      "## The frozen-bottom cache",
-      "",
+  if (frozenBottom)
+    section(
+      "The frozen-bottom cache",
       `A fine-tune from mixed7 at 299x299 without distortions (random weights, 3 epochs of ${frozenBottom.images} training images, batch 16, validation each epoch): the median seconds of an epoch after the first, when the cache serves the frozen blocks' output; Keras (mixed_bfloat16, blocks below mixed7 frozen) runs them every epoch. ${frozenBottom.cached.length} round(s), medians.`,
-      "",
-      ...markdownTable(table),
-      "",
+      frozenBottomTable(frozenBottom),
     );
-  }
   fs.writeFileSync(path.join(__dirname, "RESULTS.md"), markdown.join("\n"));
   console.log(`\nwritten: bench/results.json, bench/RESULTS.md`);
 })();

@@ -87,6 +87,11 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
+/** A parameter count as people read it: 4,614 or 3.83M (never "0.00M" for a head of a few thousand weights). */
+export function formatCount(count: number): string {
+  return count < 1e5 ? count.toLocaleString("en-US") : `${(count / 1e6).toFixed(2)}M`;
+}
+
 export type Cell = string | number | null | undefined;
 
 /** A table that renders as HTML in the notebook and as aligned columns in text. */

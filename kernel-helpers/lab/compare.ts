@@ -1,7 +1,7 @@
 // The three modes (and the partial fine-tune between them) on the same split and budget, side by side:
 // accuracy, wall time, time to a target accuracy, throughput and compute per image.
 import * as path from "path";
-import { Displayable, escapeHtml, Table } from "../display/display";
+import { Displayable, escapeHtml, formatCount, Table } from "../display/display";
 import type { Evaluation } from "../train/evaluation";
 import type { ImageFolder } from "../data/image-folder";
 import { BLOCKS, type CutLayer } from "../network/inception";
@@ -170,11 +170,6 @@ export class Comparison extends Displayable {
   toHTML(): string {
     return this.table().toHTML() + this.verdict().toHTML();
   }
-}
-
-/** A parameter count as people read it: 4,614 or 3.83M (never "0.00M" for a head of a few thousand weights). */
-export function formatCount(count: number): string {
-  return count < 1e5 ? count.toLocaleString("en-US") : `${(count / 1e6).toFixed(2)}M`;
 }
 
 /** Compute per image in the run's last phase (the one that defines the mode). */

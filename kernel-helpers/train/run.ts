@@ -4,7 +4,7 @@ import type { Classifier } from "./classifier";
 import type { ImageInput } from "../network/images";
 import type { Prediction } from "../network/predictions";
 import { exportClassifier, type ExportFormat } from "./files";
-import { Displayable, Table } from "../display/display";
+import { Displayable, formatCount, Table } from "../display/display";
 import type { Evaluation } from "./evaluation";
 import type { ImageFolder, Split } from "../data/image-folder";
 import type { CutLayer } from "../network/inception";
@@ -214,7 +214,7 @@ export class TrainingRun extends Displayable {
       ["weights", i.weights],
       ["network", `Inception-v3 cut at ${i.layer}, input ${i.inputSize}x${i.inputSize}`],
       ["precision", `${i.precision} (${i.precisionReason})`],
-      ["trained", `${i.trainedBlocks.join(", ")}: ${(i.trainableParameters / 1e6).toFixed(2)}M of ${(i.totalParameters / 1e6).toFixed(2)}M parameters`],
+      ["trained", `${i.trainedBlocks.join(", ")}: ${formatCount(i.trainableParameters)} of ${formatCount(i.totalParameters)} parameters`],
       ["epochs", `${this.history.epochs.length} (${this.history.steps.length} steps), ${ended}`],
       ["train loss / accuracy", last ? `${last.loss.toFixed(3)} / ${last.accuracy.toFixed(3)}` : "-"],
       ["best validation accuracy", this.bestValidationAccuracy?.toFixed(3) ?? "- (no validation split)"],
