@@ -7,8 +7,10 @@
 // learning-rate sweep against Keras building and fitting a fresh model per point. A third runs a fresh full
 // fine-tune end to end (2 epochs, recording and tracing included) against Keras' fit, both at their best
 // precision. A fourth times a fine-tune from mixed7 per epoch with and without the frozen-bottom cache, against
-// Keras. BENCH_ONLY=steps, interactive, end-to-end or frozen-bottom runs one table (the others are kept from the last
-// results). Results go to bench/results.json and bench/RESULTS.md.
+// Keras. A fifth checks the cost model's predictions against real runs, a sixth the test accuracy of one fine-tune
+// at float32 and bfloat16 over the same seeds. BENCH_ONLY=steps, interactive, end-to-end, frozen-bottom, cost-model
+// or accuracy runs one table (the others are kept from the last results). Results go to bench/results.json and
+// bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -155,7 +157,7 @@ interface RunLine {
   recorded?: number;
 }
 
-const lines = (out: string): RunLine[] => out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+const lines = <Line = RunLine>(out: string): Line[] => out.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 const SWEEP = [1e-4, 3e-4, 1e-3, 3e-3];
 
 function ours(dir: string, cache: string, rates: number[], epochs = 1, extra: Record<string, string> = {}): RunLine[] {
@@ -283,6 +285,79 @@ function frozenBottomTable(r: Awaited<ReturnType<typeof frozenBottomRows>>): Tab
   );
 }
 
+interface CostLine {
+  mode: string;
+  unfreezeFrom?: string;
+  epochs: number;
+  precision: string;
+  predicted: number;
+  measured: number;
+}
+
+/** The cost model's prediction against the wall time of a retraining, a fine-tune from mixed7 and a full fine-tune of 200 generated photos at 299 px. */
+async function costModelRows() {
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), "bench-cost-model-"));
+  try {
+    const perRound: CostLine[][] = [];
+    for (let round = 0; round < rounds; round++) {
+      console.log(`  cost model, round ${round + 1}: throughput, then a retraining, a fine-tune from mixed7 and a full one...`);
+      const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "cost-worker.ts"), data.dir], {
+        env: { ...env, INCEPTION_LAB_CACHE: path.join(cache, `round-${round}`) },
+        encoding: "utf8",
+        cwd: root,
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      perRound.push(lines<CostLine>(out));
+    }
+    return { images: data.files("train").length, rounds: perRound };
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+function costModelTable(r: Awaited<ReturnType<typeof costModelRows>>): Table {
+  return new Table(
+    ["run", "precision", "predicted", "measured", "predicted / measured"],
+    r.rounds[0].map((line, i) => {
+      const [predicted, measured] = [median(r.rounds.map((round) => round[i].predicted)), median(r.rounds.map((round) => round[i].measured))];
+      const what = line.mode === "retrain-final-layer" ? `retrain the final layer, ${line.epochs} epochs` : `fine-tune from ${line.unfreezeFrom}, 1 warm-up + ${line.epochs} epochs`;
+      return [what, line.precision, `${predicted.toFixed(1)} s`, `${measured.toFixed(1)} s`, (predicted / measured).toFixed(2)];
+    }),
+  );
+}
+
+const ACCURACY_SEEDS = [0, 1, 2];
+
+/** Notebook 03's base fine-tune at float32 and bfloat16 over the same seeds: test accuracy, on this machine. */
+function accuracyRows() {
+  console.log(`  accuracy: notebook 03's base fine-tune, seeds ${ACCURACY_SEEDS.join(", ")}, float32 then bfloat16...`);
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), "bench-accuracy-"));
+  try {
+    const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "accuracy-worker.ts"), ...ACCURACY_SEEDS.map(String)], {
+      env: { ...env, INCEPTION_LAB_CACHE: cache },
+      encoding: "utf8",
+      cwd: root,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return { seeds: ACCURACY_SEEDS, runs: lines<{ precision: string; seed: number; accuracy: number; seconds: number }>(out) };
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+function accuracyTable(r: ReturnType<typeof accuracyRows>): Table {
+  const of = (precision: string) => r.runs.filter((run) => run.precision === precision);
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return new Table(
+    ["precision", ...r.seeds.map((s) => `seed ${s}`), "mean", "spread (points)", "mean wall time (s)"],
+    ["float32", "bfloat16"].map((precision) => {
+      const accuracies = of(precision).map((run) => run.accuracy);
+      return [precision, ...accuracies.map((a) => a.toFixed(3)), mean(accuracies).toFixed(3), ((Math.max(...accuracies) - Math.min(...accuracies)) * 100).toFixed(0), mean(of(precision).map((run) => run.seconds)).toFixed(1)];
+    }),
+  );
+}
+
 const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |", "|" + table.columns.map(() => "---").join("|") + "|", ...table.rows.map((row) => "| " + row.map((c) => (c === null || c === undefined ? "" : String(c))).join(" | ") + " |")];
 
 (async () => {
@@ -290,16 +365,18 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const file = path.join(__dirname, "results.json");
   const previous = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
   // Results written before the interactive table held the step rows at the top level.
-  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd, frozenBottom: previous.frozenBottom };
+  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd, frozenBottom: previous.frozenBottom, costModel: previous.costModel, accuracy: previous.accuracy };
   console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
   const steps = only && only !== "steps" ? kept.steps : await stepRows();
   const interactive = only && only !== "interactive" ? kept.interactive : await interactiveRows();
   const endToEnd = only && only !== "end-to-end" ? kept.endToEnd : await endToEndRows();
   const frozenBottom = only && only !== "frozen-bottom" ? kept.frozenBottom : await frozenBottomRows();
+  const costModel = only && only !== "cost-model" ? kept.costModel : await costModelRows();
+  const accuracy = only && only !== "accuracy" ? kept.accuracy : accuracyRows();
   const stamp = new Date().toISOString();
   const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom }, null, 1));
-  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\` or \`frozen-bottom\` for one table).`, ""];
+  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom, costModel, accuracy }, null, 1));
+  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\`, \`frozen-bottom\`, \`cost-model\` or \`accuracy\` for one table).`, ""];
   /** One table: printed, and a section of RESULTS.md with the setting it was measured in. */
   const section = (title: string, setting: string, table: Table) => {
     console.log(`\n${table.toText()}`);
@@ -328,6 +405,18 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
       "The frozen-bottom cache",
       `A fine-tune from mixed7 at 299x299 without distortions (random weights, 3 epochs of ${frozenBottom.images} training images, batch 16, validation each epoch): the median seconds of an epoch after the first, when the cache serves the frozen blocks' output; Keras (mixed_bfloat16, blocks below mixed7 frozen) runs them every epoch. ${frozenBottom.cached.length} round(s), medians.`,
       frozenBottomTable(frozenBottom),
+    );
+  if (costModel)
+    section(
+      "The cost model",
+      `measureThroughput at 299x299 (bundled weights, batch 16, 4 steps a kind), then real runs on ${costModel.images} training images of generated photos (batch 16, validation each epoch, features computed afresh), each predicted from that throughput before it runs (\`predictRun\`, what the notebooks' cost model uses) and timed. \`test/cost.test.ts\` only checks a factor of 2, since CI machines are loaded; ${costModel.rounds.length} round(s), medians.`,
+      costModelTable(costModel),
+    );
+  if (accuracy)
+    section(
+      "Accuracy at bfloat16",
+      `Notebook 03's base fine-tune (mirrored glyphs at 128x128, 150 images a class, 20 % of them for testing, bundled weights, from mixed6, 20 warm-up epochs then 12, batch 16, Adam at 1e-3), the same seeds at float32 and at bfloat16, in one process; test accuracy. Whether bfloat16 costs accuracy is measured against the spread between seeds.`,
+      accuracyTable(accuracy),
     );
   fs.writeFileSync(path.join(__dirname, "RESULTS.md"), markdown.join("\n"));
   console.log(`\nwritten: bench/results.json, bench/RESULTS.md`);

@@ -69,6 +69,11 @@ test("a fine-tune says its warm-up epochs and runs exactly what it said; steps b
   assert.match(tuned.stdout, /first 2 warm-up epochs \(6 steps\) train the new classifier alone on cached features \(--warmup_epochs; 0 skips them\), then the network from mixed7 up, 1 epoch = 3 steps: .*; 3 epochs in all/);
   assert.deepEqual(epochLines(tuned.stdout).map((line) => line.split(":")[0]), ["Epoch 1/3 (warm-up)", "Epoch 2/3 (warm-up)", "Epoch 3/3 (fine-tune)"]);
   assert.ok(fs.existsSync(path.join(out, "keras", "model.keras")));
+  const noWarmup = cli(["--image_dir", dir, "--input_size", SIZE, "--mode", "fine-tune", "--unfreeze_from", "mixed7", "--epochs", "1", "--train_batch_size", "8", "--warmup_epochs", "0"]);
+  assert.equal(noWarmup.status, 0, noWarmup.stderr);
+  assert.match(noWarmup.stdout, /Training: the network from mixed7 up, 1 epoch = 3 steps/);
+  assert.doesNotMatch(noWarmup.stdout, /warm-up/);
+  assert.deepEqual(epochLines(noWarmup.stdout).map((line) => line.split(":")[0]), ["Epoch 1/1 (fine-tune)"]);
 
   const args = ["--image_dir", dir, "--input_size", SIZE, "--how_many_training_steps", "7", "--train_batch_size", "5", "--seed", "3"];
   const outputs = ["--output_dir", path.join(out, "model"), "--output_labels", path.join(out, "labels.txt"), "--output_split", path.join(out, "split.csv"), "--print_misclassified_test_images"];
@@ -88,6 +93,12 @@ test("a fine-tune says its warm-up epochs and runs exactly what it said; steps b
   const again = cli([...args, ...outputs]);
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stdout, /Unchanged: .*labels\.txt/);
+  // --seed: the same seed trains the same numbers again, another seed other numbers.
+  const numbers = (stdout: string) => [...epochLines(stdout).map((line) => line.replace(/, [\d.]+ s since start$/, "")), /Final test accuracy.*/.exec(stdout)![0]];
+  assert.deepEqual(numbers(again.stdout), numbers(retrained.stdout));
+  const otherSeed = cli([...args.slice(0, -1), "4"]);
+  assert.equal(otherSeed.status, 0, otherSeed.stderr);
+  assert.notDeepEqual(numbers(otherSeed.stdout), numbers(retrained.stdout));
 });
 
 test("bad flags exit 2 before any work, naming the flag and what it takes", async () => {

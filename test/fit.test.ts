@@ -4,6 +4,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { fineTune, loadInceptionV3, retrainFinalLayer, syntheticShapes, trainFromScratch } from "inception-lab";
 import { graphStats } from "../kernel-helpers/runtime/graph";
+import { MIN_LOSS_DELTA } from "../kernel-helpers/train/callbacks";
 import { scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("fit-cache");
@@ -65,6 +66,10 @@ test("a retraining trains its head further on the features it has; fine-tune dep
   const features = retrained.info.bottlenecks!;
   await retrained.fit({ epochs: 3, learningRate: 3e-3 });
   assert.deepEqual(retrained.history.epochs.map((e) => e.epoch), [1, 2, 3, 4, 5, 6]);
+  // The epoch keep-best holds across both calls: the highest validation accuracy, no tie with a clearly lower loss.
+  const best = retrained.bestEpoch!;
+  assert.equal(best.valAccuracy, retrained.bestValidationAccuracy);
+  assert.ok(retrained.history.epochs.every((e) => e.valAccuracy! < best.valAccuracy! || e.valLoss! >= best.valLoss! - MIN_LOSS_DELTA), `epoch ${best.epoch}`);
   assert.deepEqual(retrained.info.bottlenecks, features, "no features computed or read again");
   assert.equal(retrained.history.steps[retrained.history.steps.length - 1].learningRate, 3e-3);
   await assert.rejects(retrained.fit({ epochs: 1, unfreezeFrom: "mixed6" }), /a retraining keeps its network frozen; fine-tune it with fineTune/);

@@ -93,6 +93,31 @@ test("early stopping ends a phase after `patience` epochs without improvement; t
   assert.equal(loop.stopReason, null);
 });
 
+test("a continued run (run.fit): keep-best and early stopping measure against the best epoch of earlier calls; epochs go on", async () => {
+  const { variables } = twoWeights();
+  const first = new TrainingLoop([fakePhase(variables, { epochs: 3, accuracies: [0.5, 0.9, 0.6] })], [new KeepBestWeights(() => variables)]);
+  await first.run();
+  assert.deepEqual(values(variables), [4, 4], "the first call keeps epoch 2");
+  // The second call beats the first call's best at its own second epoch (epoch 5): those weights stay.
+  const second = new TrainingLoop([fakePhase(variables, { epochs: 3, accuracies: [0.7, 0.95, 0.8] })], [new KeepBestWeights(() => variables)], { history: first.history, continued: true });
+  await second.run();
+  assert.deepEqual(second.history.epochs.map((e) => e.epoch), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(values(variables), [8, 8], "from epoch 2's weights, two epochs of two steps");
+  assert.deepEqual(second.warnings, []);
+  // A third call that beats nothing ends as it began and says so; early stopping counts its patience from
+  // this call's start but against epoch 5's 0.95, so it stops after 2 epochs although one later would win.
+  const third = new TrainingLoop(
+    [fakePhase(variables, { epochs: 10, accuracies: [0.6, 0.7, 0.99] })],
+    [new KeepBestWeights(() => variables), new EarlyStopping(2)],
+    { history: second.history, continued: true },
+  );
+  await third.run();
+  assert.deepEqual(third.history.epochs.slice(6).map((e) => e.epoch), [7, 8]);
+  assert.deepEqual(values(variables), [8, 8], "epoch 5's weights again");
+  assert.equal(third.warnings.length, 1);
+  assert.match(third.warnings[0], /no epoch of this call beat epoch 5 \(validation accuracy 0\.950\), from before it: its weights are kept, so what this call trained is undone/);
+});
+
 test("a checkpoint is written on every better epoch only, and holds that epoch's weights", async () => {
   const { model, variables } = twoWeights();
   const dir = path.join(scratch("loop-checkpoint"), "run");

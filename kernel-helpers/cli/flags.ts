@@ -1,5 +1,5 @@
 // The command line's flags: TensorFlow retrain.py's names where they mean the same thing, each with its
-// help, its default and its rule. Everything a flag can get wrong is found here, before TensorFlow loads
+// help, its default and its rule. Everything a flag can get wrong is found here, before the network loads
 // and before any image is read: a bad value exits 2 with the flag's name and what it takes (the library's
 // own checks would name its options, `testPercent`, which the user never typed).
 import * as fs from "fs";

@@ -2,7 +2,7 @@
 // defaults where they mean the same thing, and its way of reporting (a line per epoch, the final test
 // accuracy). Before training it says what the flags became: steps as epochs, warm-up epochs, the weights
 // and why, the input size, the precision and why. Exit status: 0 done, 2 a bad flag or output (found
-// before any work: before TensorFlow loads and before any image is read), 1 anything that failed on the way.
+// before any work: before the network loads and before any image is read), 1 anything that failed on the way.
 import * as path from "path";
 import { ImageFolder } from "../data/image-folder";
 import { precisionFor } from "../runtime/precision";

@@ -4,6 +4,8 @@ import { escapeHtml, inKernel, LiveOutput } from "./display";
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
+  // Below 10 s two significant digits: a GPU's estimate of 0.4 s must not read "0 s".
+  if (seconds < 10) return `${Number(seconds.toPrecision(2))} s`;
   const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
@@ -14,13 +16,17 @@ export class Progress {
   private readonly output = new LiveOutput();
   private readonly started = performance.now();
   private lastDrawn = -Infinity;
-  private done = 0;
+  private done: number;
 
+  /** `alreadyDone`: work finished before this bar started (a run trained on): shown, but not counted in the rate or ETA. */
   constructor(
     readonly title: string,
     readonly total: number,
     readonly unit = "items",
-  ) {}
+    private readonly alreadyDone = 0,
+  ) {
+    this.done = alreadyDone;
+  }
 
   /** Seconds since start. */
   get elapsed(): number {
@@ -44,7 +50,7 @@ export class Progress {
 
   private draw(detail: string, finished = false): void {
     const fraction = this.total > 0 ? Math.min(1, this.done / this.total) : 0;
-    const rate = this.done / Math.max(this.elapsed, 1e-9);
+    const rate = (this.done - this.alreadyDone) / Math.max(this.elapsed, 1e-9);
     const eta = finished ? "" : ` · ETA ${formatDuration((this.total - this.done) / rate)}`;
     const text =
       `${this.title}: ${this.done}/${this.total} ${this.unit} (${(fraction * 100).toFixed(0)}%) · ` +

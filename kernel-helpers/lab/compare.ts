@@ -67,18 +67,26 @@ export interface ComparisonRow {
   trainedParameters: number;
 }
 
+/** A label that starts a sentence ("fine-tune all" -> "Fine-tune all"). */
+const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
 /**
- * How training from scratch did, against chance: at chance (within two test images of it) it learned nothing
- * measurable on this budget, which is what "no head start" means here, not a broken run.
+ * How training from scratch did, against chance. A classifier that guesses scores chance give or take
+ * sqrt(chance (1 - chance) / n) on n test images: within two of those it learned nothing measurable on this
+ * budget (what "no head start" means here, not a broken run); within four it has barely begun.
  */
 function fromScratchSentence(row: ComparisonRow): string {
   const classes = row.evaluation.classes.length;
   const chance = 1 / classes;
-  const noise = 2 / Math.max(row.evaluation.files.length, 1);
+  const images = Math.max(row.evaluation.files.length, 1);
+  const spread = Math.sqrt((chance * (1 - chance)) / images);
   const accuracy = row.testAccuracy.toFixed(2);
-  return row.testAccuracy <= chance + noise
-    ? `Training from scratch on the same budget reached ${accuracy}, chance level for ${classes} classes (1/${classes} = ${chance.toFixed(2)}): with random weights, this budget learns nothing measurable. It has no head start; the cost model below prices the epochs it would need.`
-    : `Training from scratch on the same budget reached ${accuracy} (chance: ${chance.toFixed(2)}): it learns, but without a head start it trails.`;
+  const guess = `a guess scores ${chance.toFixed(2)} give or take ${spread.toFixed(2)} on these ${images} test images`;
+  if (row.testAccuracy <= chance + 2 * spread)
+    return `Training from scratch on the same budget reached ${accuracy}, chance level for ${classes} classes (${guess}): with random weights, this budget learns nothing measurable. It has no head start; the cost model below prices the epochs it would need.`;
+  if (row.testAccuracy <= chance + 4 * spread)
+    return `Training from scratch on the same budget reached ${accuracy}, barely above chance (${guess}): with random weights it has only begun to learn. It has no head start; the cost model below prices the epochs it would need.`;
+  return `Training from scratch on the same budget reached ${accuracy} (${guess}): it learns, but without a head start it trails.`;
 }
 
 /** Test accuracy points a fine-tune must gain over retraining before the features count as falling short. */
@@ -130,13 +138,13 @@ export class Comparison extends Displayable {
     const regime = gain >= FALLS_SHORT ? "features fall short" : gain <= MATCHES ? "features fit" : "in between";
     const meaning = {
       "features fit": `The pretrained features fit this task: retraining matches fine-tuning${gain < -MATCHES ? " (even beats it)" : ""} for 1/${times.toFixed(0)} of the time.`,
-      "features fall short": `The pretrained features fall short here: fine-tuning gains ${points(gain)}, because training the network itself learns what the frozen features cannot tell apart.`,
+      "features fall short": `The pretrained features fall short here: fine-tuning gains ${points(gain)}, because training the pretrained blocks themselves learns what their frozen features cannot tell apart.`,
       "in between": `Fine-tuning gains ${points(gain)} here, at ${times.toFixed(0)}x the time: whether that is worth it depends on the budget.`,
     }[regime];
     // A fine-tune's warm-up is retraining's work on the same features: a target reached there is not fine-tuning's.
     const warmedUp = tunes.filter((r) => r.targetPhase === "warm-up").map((r) => r.label);
     const warmUp = warmedUp.length
-      ? [`${warmedUp.join(" and ")} reached ${Math.round(this.targetAccuracy * 100)} % validation accuracy in ${warmedUp.length > 1 ? "their" : "its"} warm-up, which trains the head on the cached features exactly as retraining does: that time is retraining's, not fine-tuning's.`]
+      ? [`${capitalized(warmedUp.join(" and "))} reached ${Math.round(this.targetAccuracy * 100)} % validation accuracy in ${warmedUp.length > 1 ? "their" : "its"} warm-up, which trains the head on the cached features as retraining does: that time is retraining's kind of work, not fine-tuning's, so the table gives no number for it.`]
       : [];
     const scratch = this.rows.find((r) => r.mode === "from-scratch");
     return new Verdict(regime, [facts, meaning, ...warmUp, ...(scratch ? [fromScratchSentence(scratch)] : [])]);
@@ -154,12 +162,12 @@ export class Comparison extends Displayable {
         r.label,
         Number(r.testAccuracy.toFixed(3)),
         Number(r.seconds.toFixed(1)),
-        r.secondsToTarget === null ? "not reached" : r.targetPhase === "warm-up" ? `${r.secondsToTarget.toFixed(1)} (in the warm-up)` : Number(r.secondsToTarget.toFixed(1)),
+        r.secondsToTarget === null ? "not reached" : r.targetPhase === "warm-up" ? "in the warm-up" : Number(r.secondsToTarget.toFixed(1)),
         Number(r.imagesPerSecond.toFixed(1)),
         formatFlops(r.flopsPerImage),
         formatCount(r.trainedParameters),
       ]),
-      `${this.name}: retrain vs fine-tune vs from scratch, same split and budget${this.rows[0] ? `, ${this.rows[0].run.info.precision}` : ""}`,
+      `${this.name}: retrain vs fine-tune vs from scratch, same split, one recipe${this.rows[0] ? `, ${this.rows[0].run.info.precision}` : ""}`,
     );
   }
 
@@ -172,11 +180,15 @@ export class Comparison extends Displayable {
   }
 }
 
-/** Compute per image in the run's last phase (the one that defines the mode). */
+/**
+ * Compute per image of a step in the run's last epoch: what a step costs once the one-time passes are done, for
+ * every mode alike (retraining's features are computed before its loop, a partial fine-tune's frozen blocks in its
+ * first epoch; neither counts).
+ */
 function flopsPerImage(run: TrainingRun): number {
   const epochs = run.history.epochs;
   const last = epochs[epochs.length - 1];
-  const before = epochs.filter((e) => e.phase !== last?.phase).pop() ?? { flops: 0, images: 0 };
+  const before = epochs[epochs.length - 2] ?? { flops: 0, images: 0 };
   return last ? (last.flops - before.flops) / Math.max(last.images - before.images, 1) : 0;
 }
 

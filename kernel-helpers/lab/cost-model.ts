@@ -266,7 +266,7 @@ function priceRecipe(t: Throughput, r: Recipe, headStepSeconds: number): CostRow
     },
     {
       mode: `fine-tune from ${t.unfreezeFrom}`,
-      work: `${train} images through the frozen blocks once (${t.trainTop.toFixed(2)}/s), then ${r.fineTuneImages - train} passes through the trained blocks alone at ${t.trainTopCached.toFixed(2)}/s`,
+      work: `a first epoch of ${train} images through every block (${t.trainTop.toFixed(2)}/s; the frozen blocks' output is kept), then ${r.fineTuneImages - train} passes through the trained blocks alone on it at ${t.trainTopCached.toFixed(2)}/s`,
       seconds: train / t.trainTop + (r.fineTuneImages - train) / t.trainTopCached,
       flops: train * t.flops.trainTop + (r.fineTuneImages - train) * t.flops.trainTopCached,
     },

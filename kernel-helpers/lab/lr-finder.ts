@@ -100,13 +100,21 @@ export class LearningRateFinder extends Displayable {
     });
   }
 
+  /** Why the ramp ended, as a phrase after its step count. */
+  howItEnded(): string {
+    const last = this.learningRates[this.learningRates.length - 1];
+    if (this.stoppedBecause === "diverged") return `stopped at ${last.toExponential(1)}, where the loss diverged`;
+    if (this.stoppedBecause === "end of the ramp") return `the whole ramp up to ${last.toExponential(1)} without the loss diverging`;
+    return this.stoppedBecause;
+  }
+
   /** Which rule gave which rate, and why the first is the one to use. */
   explanation(): string {
     const { valley: v, minimumTenth: m } = this.suggestions;
     return (
       `Suggested learning rate ${v.toExponential(1)} (fastai's valley rule: past the middle of the longest stretch where the loss keeps falling, ` +
       `so it learns fast, well before the loss turns up). A tenth of the rate at the lowest loss gives ${m.toExponential(1)}, the older, more cautious rule. ` +
-      `${this.learningRates.length} steps in ${this.seconds.toFixed(1)} s; the ramp ended: ${this.stoppedBecause}.`
+      `${this.learningRates.length} steps in ${this.seconds.toFixed(1)} s, ${this.howItEnded()}.`
     );
   }
 

@@ -286,7 +286,7 @@ export class Inception extends Displayable {
     return new Inception(model, blockOf, { ...this.source }, this.inputSize, this.classNames, this.precisionOption);
   }
 
-  /** Blocks with output shapes, parameters (trainable / frozen) and forward FLOPs per image. */
+  /** Blocks with output shapes, parameters (trainable / non-trainable) and forward FLOPs per image. */
   summary(): ModelSummary {
     return new ModelSummary(this);
   }
@@ -306,7 +306,8 @@ export interface BlockRow {
   outputShape: string;
   parameters: number;
   trainable: number;
-  frozen: number;
+  /** Batch norms' moving statistics: updated by training, never by a gradient. */
+  nonTrainable: number;
   gflops: number;
 }
 
@@ -318,24 +319,25 @@ export class ModelSummary extends Table {
     for (const layer of inception.model.layers) {
       const block = inception.blockOf.get(layer.name);
       if (!block) continue;
-      const row = rows.get(block) ?? { block, outputShape: "", parameters: 0, trainable: 0, frozen: 0, gflops: 0 };
+      const row = rows.get(block) ?? { block, outputShape: "", parameters: 0, trainable: 0, nonTrainable: 0, gflops: 0 };
       for (const variable of layer.weights) {
         const size = variable.shape.reduce((a: number, b) => a * (b ?? 1), 1);
         row.parameters += size;
         if (layer.trainable && variable.trainable) row.trainable += size;
-        else row.frozen += size;
+        else row.nonTrainable += size;
       }
       row.gflops += layerFlops(layer) / 1e9;
       row.outputShape = `[${(layer.outputShape as number[]).slice(1).join(", ")}]`;
       rows.set(block, row);
     }
     const blocks = BLOCKS.filter((b) => rows.has(b)).map((b) => rows.get(b)!);
-    const total = (key: "parameters" | "trainable" | "frozen" | "gflops") => blocks.reduce((sum, row) => sum + row[key], 0);
+    const total = (key: "parameters" | "trainable" | "nonTrainable" | "gflops") => blocks.reduce((sum, row) => sum + row[key], 0);
     super(
-      ["block", "output", "parameters", "trainable", "frozen", "GFLOPs/image"],
+      // Keras' word for batch norms' moving statistics, which no gradient trains (not the frozen blocks of a fine-tune).
+      ["block", "output", "parameters", "trainable", "non-trainable", "GFLOPs/image"],
       [
-        ...blocks.map((r) => [r.block, r.outputShape, r.parameters, r.trainable, r.frozen, Number(r.gflops.toFixed(3))]),
-        ["total", "", total("parameters"), total("trainable"), total("frozen"), Number(total("gflops").toFixed(2))],
+        ...blocks.map((r) => [r.block, r.outputShape, r.parameters, r.trainable, r.nonTrainable, Number(r.gflops.toFixed(3))]),
+        ["total", "", total("parameters"), total("trainable"), total("nonTrainable"), Number(total("gflops").toFixed(2))],
       ],
       `Inception-v3 (${inception.source.description}), input ${inception.inputSize}x${inception.inputSize}`,
     );

@@ -164,7 +164,7 @@ export class ProgressBar implements Callback {
 
   onTrainBegin(loop: TrainingLoop): void {
     this.first = loop.history.steps.length;
-    this.progress = new Progress("training", loop.totalSteps, "steps");
+    this.progress = new Progress("training", loop.totalSteps, "steps", this.first);
   }
 
   onBatchEnd(record: StepRecord, loop: TrainingLoop): void {
@@ -182,7 +182,10 @@ export class ProgressBar implements Callback {
 
   onTrainEnd(loop: TrainingLoop): void {
     const why = loop.stopReason ? ` · ${loop.stopReason}` : loop.endedPhases.length ? ` · ${loop.endedPhases.map((e) => `${e.phase} ${e.reason}`).join(", ")}` : "";
-    this.progress?.finish(`${loop.history.epochs.length} epochs${this.validation}${why}`);
+    // The last epoch's accuracy is not the run's: keep-best keeps the best epoch, so the bar says both.
+    const scores = loop.history.epochs.map((e) => e.valAccuracy).filter((a): a is number => a !== null);
+    const validation = scores.length ? ` · last val acc ${scores[scores.length - 1].toFixed(3)}, best ${Math.max(...scores).toFixed(3)}` : "";
+    this.progress?.finish(`${loop.history.epochs.length} epochs${validation}${why}`);
     this.progress = null;
   }
 }

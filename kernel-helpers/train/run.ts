@@ -13,7 +13,8 @@ import type { CallOutcome, FrozenBottomStats, Trainer } from "./trainer";
 import type { Mode } from "./recipes";
 import type { Precision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
-import type { History } from "./loop";
+import type { EpochRecord, History } from "./loop";
+import { bestEpoch } from "./callbacks";
 
 export interface RunInfo {
   mode: Mode;
@@ -198,6 +199,11 @@ export class TrainingRun extends Displayable {
     const before = first > 0 ? steps[first - 1] : { images: 0, seconds: 0 };
     const last = steps[steps.length - 1];
     return (last.images - before.images) / Math.max(last.seconds - before.seconds, 1e-9);
+  }
+
+  /** The epoch whose weights keep-best holds, by the rule it uses (improves(): a tie in accuracy goes to the lower loss). */
+  get bestEpoch(): EpochRecord | null {
+    return bestEpoch(this.history.epochs);
   }
 
   get bestValidationAccuracy(): number | null {
