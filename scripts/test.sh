@@ -43,7 +43,7 @@ LONGEST=(tutorials export cli faults browser readme training files-safety graph-
 ALONE=(cost)
 ordered=()
 for name in "${LONGEST[@]}"; do ordered+=("test/$name.test.ts"); done
-for file in test/*.test.ts; do
+for file in test/*.test.ts test/unit/*.test.ts; do
   name="$(basename "$file" .test.ts)"
   [[ " ${LONGEST[*]} ${ALONE[*]} " == *" $name "* ]] || ordered+=("$file")
 done

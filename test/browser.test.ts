@@ -1,7 +1,7 @@
 // Charts in a real browser (Debian's Chromium driven by playwright-core): JupyterLab running the chart
 // notebook live (a live chart seen to change, every chart drawn by Plotly), the executed notebook
 // reopened without running it, and its nbconvert HTML export opened from a file. Screenshots are kept
-// in test-output/browser/.
+// in test-output/browser/browser/.
 import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";

@@ -3,16 +3,27 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
-import { fineTune, loadInceptionV3, syntheticShapes } from "inception-lab";
+import { fineTune, type Inception, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
 import { ActivationStore } from "../kernel-helpers/data/activations";
 import { scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("frozen-bottom-cache");
 
+/** Whether TensorFlow computes an image's activations bit for bit alike at any place in a batch, at float32 (AVX-512 CPUs did; an AMD EPYC without it did not). */
+async function samePlaceInBatchAlike(inception: Inception): Promise<boolean> {
+  const data = await syntheticShapes({ classes: 3, perClass: 4, size: 64, seed: 5 });
+  const files = data.files();
+  const first = await inception.features(files.slice(0, 8), { layer: "mixed5", batchSize: 8, precision: "float32" });
+  const last = await inception.features([...files.slice(1, 8), files[0]], { layer: "mixed5", batchSize: 8, precision: "float32" });
+  const alike = tf.tidy(() => tf.equal(first.slice(0, 1), last.slice(7, 1)).all().dataSync()[0] === 1);
+  tf.dispose([first, last]);
+  return alike;
+}
+
 const options = { epochs: 3, warmupEpochs: 0, unfreezeFrom: "mixed6" as const, batchSize: 8, learningRate: 1e-3, progress: false, liveChart: false };
 
 for (const precision of ["bfloat16", "float32"] as const) {
-  test(`${precision}: with the cache the frozen bottom runs once per image, and the run trains exactly as without it`, async () => {
+  test(`${precision}: with the cache the frozen bottom runs once per image, and the run trains exactly as without it`, async (t) => {
     const data = await syntheticShapes({ classes: 3, perClass: 12, size: 64, seed: 5 });
     const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75, precision });
     const cached = await fineTune(inception, data, options);
@@ -25,7 +36,25 @@ for (const precision of ["bfloat16", "float32"] as const) {
     assert.equal(stats.readBatches, 2 * batchesPerEpoch, "epochs 2 and 3 read every batch back");
     assert.equal(plain.info.frozenBottom, undefined);
     const trace = (run: typeof cached) => run.history.epochs.map((e) => [e.loss, e.accuracy, e.valLoss, e.valAccuracy]);
-    assert.deepEqual(trace(cached), trace(plain), "the same numbers, epoch by epoch");
+    if (await samePlaceInBatchAlike(inception)) {
+      assert.deepEqual(trace(cached), trace(plain), "the same numbers, epoch by epoch");
+    } else {
+      // Here TensorFlow computes an image's activations a few ulps differently at another place in a batch, so the
+      // plain run, whose shuffles move every image, does not repeat its own numbers; the cache keeps epoch 1's. The
+      // first epoch trains on the same batches both ways and must match exactly; the rest within rounding (validation
+      // there runs the bottom and the top as two graphs, and bfloat16's 8 bits of mantissa turn a 1e-7 difference
+      // into up to 1 %).
+      t.diagnostic("TensorFlow's convolutions here depend on an image's place in its batch: later epochs compared within rounding");
+      assert.deepEqual(trace(cached)[0].slice(0, 2), trace(plain)[0].slice(0, 2), "the first epoch's training numbers exactly");
+      const tolerance = precision === "bfloat16" ? 3e-2 : 1e-5;
+      trace(cached).forEach((row, epoch) =>
+        row.forEach((value, i) => {
+          const other = trace(plain)[epoch][i]!;
+          const allowed = i % 2 === 1 ? 1 / 8 + 1e-9 : tolerance * Math.abs(other);
+          assert.ok(Math.abs(value! - other) <= allowed, `epoch ${epoch + 1}, ${["loss", "accuracy", "validation loss", "validation accuracy"][i]}: ${value} against ${other}`);
+        }),
+      );
+    }
     cached.dispose();
     plain.dispose();
   });

@@ -7,8 +7,24 @@ import type { AddressInfo } from "net";
 
 export const root = path.join(__dirname, "..");
 export const python = path.join(root, ".venv", "bin", "python");
+
+/**
+ * The test file this process runs: Node's runner gives each test file a process of its own, with the file as
+ * argv[1]. Its scratch folders are its own (test-output/<file>/), so two files running side by side (scripts/
+ * test.sh runs two at a time) can never clear or fill each other's: inside.test.ts once read images that
+ * model.test.ts was regenerating under the same name.
+ */
+export function testFileName(argv1 = process.argv[1] ?? ""): string {
+  if (!/\.test\.ts$/.test(argv1)) throw new Error(`scratch folders belong to a test file, and this process runs ${argv1 || "none"}: run it as node --test test/NAME.test.ts`);
+  return path.basename(argv1, ".test.ts");
+}
+
+/** The folder where a test file's scratch folders live. */
+export const scratchRoot = (file = testFileName()) => path.join(root, "test-output", file);
+
+/** An empty folder of this test file's own, test-output/<test file>/<name>. */
 export const scratch = (name: string) => {
-  const dir = path.join(root, "test-output", name);
+  const dir = path.join(scratchRoot(), name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
@@ -27,7 +43,7 @@ export interface KerasReference {
 
 /** Files written by Python Keras (test/keras/reference.py), made once per checkout of the script. */
 export function kerasReference(): KerasReference {
-  const dir = path.join(root, "test-output", "keras-reference");
+  const dir = path.join(scratchRoot(), "keras-reference");
   const script = path.join(root, "test", "keras", "reference.py");
   const stamp = path.join(dir, "script.stamp");
   const version = String(fs.statSync(script).mtimeMs);

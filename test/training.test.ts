@@ -8,7 +8,8 @@ import type { ImageFolder, Inception, TrainingRun } from "inception-lab";
 import { BatchNorm } from "../kernel-helpers/network/batch-norm";
 import { root, scratch } from "./helpers";
 
-process.env.INCEPTION_LAB_CACHE = scratch("training-cache");
+const trainingCache = scratch("training-cache");
+process.env.INCEPTION_LAB_CACHE = trainingCache;
 const dataDir = path.join(scratch("training-data"), "shapes");
 let shared: { inception: Inception; data: ImageFolder } | null = null;
 async function setup() {
@@ -128,7 +129,7 @@ test("bottleneck cache: a second run in a new process computes nothing; a new cu
     const otherLayer = await runChild("retrain-final-layer", { epochs: 1, layer: "mixed5" });
     assert.equal(otherLayer.json.info.bottlenecks.computed, images, "another cut layer recomputes");
   } finally {
-    process.env.INCEPTION_LAB_CACHE = path.join(root, "test-output", "training-cache");
+    process.env.INCEPTION_LAB_CACHE = trainingCache;
   }
   const { data } = await setup();
   const random = await loadInceptionV3({ weights: null, inputSize: 96, seed: 3 });

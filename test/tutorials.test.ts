@@ -1,15 +1,14 @@
 // Executes every tutorial notebook in notebooks/ through the real tslab kernel (nbclient), on the budget
-// INCEPTION_LAB_BUDGET names (scripts/test.sh sets "fast"). Outputs go to test-output/notebooks/,
+// INCEPTION_LAB_BUDGET names (scripts/test.sh sets "fast"). Outputs go to test-output/tutorials/notebooks/,
 // so the committed notebooks and their recorded outputs are never overwritten by a test run.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { spawnSync } from "child_process";
+import { python, root, scratch } from "./helpers";
 
-const root = path.join(__dirname, "..");
-const python = path.join(root, ".venv", "bin", "python");
-const outputDir = path.join(root, "test-output", "notebooks");
+const outputDir = scratch("notebooks");
 
 function runNotebook(notebook: string) {
   const target = path.join(outputDir, path.basename(notebook));
