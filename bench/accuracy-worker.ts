@@ -7,7 +7,7 @@ import { fineTune, loadInceptionV3, syntheticMirrors } from "inception-lab";
 
 (async () => {
   const seeds = process.argv.slice(2).map(Number);
-  const data = await syntheticMirrors({ perClass: 150, size: 128, folderOptions: { testPercent: 20 } });
+  const data = await syntheticMirrors({ perClass: 150, imageSize: 128, folderOptions: { testPercent: 20 } });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 128 });
   for (const precision of ["float32", "bfloat16"] as const) {
     for (const seed of seeds) {

@@ -78,7 +78,7 @@ const median = (values: number[]) => {
 };
 
 async function decodeRow(): Promise<{ imagesPerSecond: number }> {
-  const data = await syntheticShapes({ classes: 4, perClass: 50, size: 256, seed: 11 });
+  const data = await syntheticShapes({ classes: 4, perClass: 50, imageSize: 256, seed: 11 });
   const files = data.files();
   const started = performance.now();
   for (let i = 0; i < files.length; i += 32) (await decodeBatch(files.slice(i, i + 32), SIZE)).images.dispose();
@@ -187,7 +187,7 @@ function keras(data: ImageFolder, dir: string, policy: string, epochs: number, r
 
 /** Full fine-tunes at 299 px, 1 epoch of 200 generated photos (batch 16), as a notebook re-runs a cell. */
 async function interactiveRows() {
-  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, imageSize: 160, seed: 13 });
   const caches = fs.mkdtempSync(path.join(os.tmpdir(), "bench-graphs-"));
   try {
     console.log("  re-run: first run records, second run (another learning rate) in the same process...");
@@ -225,7 +225,7 @@ function interactiveTable(r: Awaited<ReturnType<typeof interactiveRows>>): Table
 
 /** A fresh full fine-tune, 2 epochs of 200 generated photos at 299 px (batch 16), recording and tracing included, against Keras' fit. */
 async function endToEndRows() {
-  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, imageSize: 160, seed: 13 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-e2e-"));
   try {
     const runs: { ours: number[]; keras: number[]; kerasFloat32: number[] } = { ours: [], keras: [], kerasFloat32: [] };
@@ -255,7 +255,7 @@ function endToEndTable(r: Awaited<ReturnType<typeof endToEndRows>>): Table {
  * the first, ours with the frozen-bottom cache and without, Keras (mixed_bfloat16), which runs the frozen blocks every epoch.
  */
 async function frozenBottomRows() {
-  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, imageSize: 160, seed: 13 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-frozen-"));
   const later = (run: RunLine) => median(run.epochSeconds!.slice(1));
   try {
@@ -296,7 +296,7 @@ interface CostLine {
 
 /** The cost model's prediction against the wall time of a retraining, a fine-tune from mixed7 and a full fine-tune of 200 generated photos at 299 px. */
 async function costModelRows() {
-  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, size: 160, seed: 13 });
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, imageSize: 160, seed: 13 });
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), "bench-cost-model-"));
   try {
     const perRound: CostLine[][] = [];

@@ -7,14 +7,14 @@ import * as os from "os";
 import * as path from "path";
 import { fineTune, imageFolder, loadInceptionV3, measureThroughput, retrainFinalLayer } from "inception-lab";
 import { predictRun, type RunShape } from "../kernel-helpers/lab/cost-model";
-import type { TrainingRun } from "../kernel-helpers/train/run";
+import type { TrainingRun } from "../kernel-helpers/train/modes/run";
 
 (async () => {
   const data = await imageFolder(process.argv[2], { minImagesPerClass: 1 });
   const classes = data.classes.length;
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 299 });
   const batchSize = 16;
-  const throughput = await measureThroughput({ network: inception, batchSize, classes, steps: 4 });
+  const throughput = await measureThroughput(inception, { batchSize, classes, steps: 4 });
   const images = { trainImages: data.files("train").length, validationImages: data.files("validation").length };
   const features = fs.mkdtempSync(path.join(os.tmpdir(), "bench-cost-"));
   // Each run computes its own features (a first run, as the model predicts with featuresCached unset).

@@ -3,10 +3,11 @@
 // BENCH_GRAPH=0 runs op by op; BENCH_PRECISION (default float32) the precision of the network's work.
 // usage: ours-worker.ts KIND BATCH SIZE STEPS
 import { loadInceptionV3, tf } from "inception-lab";
-import { attachHead, Head } from "../kernel-helpers/train/classifier";
-import { Optimizer } from "../kernel-helpers/train/optimizers";
-import { networkStep, setTrainable } from "../kernel-helpers/train/phases";
-import { TrainingStep } from "../kernel-helpers/train/step";
+import { attachHead, Head } from "../kernel-helpers/train/classifier/classifier";
+import { Optimizer } from "../kernel-helpers/train/loop/optimizers";
+import { networkStep } from "../kernel-helpers/train/modes/forward";
+import { setTrainable } from "../kernel-helpers/train/modes/phase";
+import { TrainingStep } from "../kernel-helpers/train/loop/step";
 import type { Precision } from "../kernel-helpers/runtime/precision";
 
 const [kind, batchArg, sizeArg, stepsArg] = process.argv.slice(2);

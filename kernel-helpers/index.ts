@@ -11,12 +11,12 @@ registerNotebookDefaults(); // training: live learning curves in a kernel
 
 export { tf } from "./runtime/tf";
 export type { Precision, PrecisionOption, PrecisionChoice } from "./runtime/precision";
-export { environment, budget } from "./notebook/environment";
+export { environment, budget, Environment } from "./notebook/environment";
 export { claim, claims, Claim, ClaimError } from "./notebook/claims";
 export type { Check } from "./notebook/claims";
-export type { Budget, Environment } from "./notebook/environment";
+export type { Budget } from "./notebook/environment";
 export { Table } from "./display/display";
-export { formatDuration } from "./display/progress";
+export { formatBytes, formatCount, formatDuration, formatFlops } from "./display/format";
 export { Chart } from "./display/chart";
 export type { Figure, ChartOptions } from "./display/chart";
 
@@ -29,6 +29,7 @@ export type { Block, CutLayer } from "./network/inception";
 export type { ImageInput } from "./network/images";
 export { ImageDecodeError } from "./network/decode";
 export { InterruptedError } from "./util/interrupt";
+export { OptionError } from "./util/options";
 
 export { imageFolder, ImageFolder } from "./data/image-folder";
 export type { ImageFolderOptions, Split } from "./data/image-folder";
@@ -36,27 +37,28 @@ export { flowers, flowersAvailable, syntheticMirrors, syntheticShapes } from "./
 export type { SyntheticOptions } from "./data/datasets";
 export type { Distortions } from "./data/augment";
 
-export { retrainFinalLayer, fineTune, trainFromScratch } from "./train/modes";
-export { lastRun, TrainingRun } from "./train/run";
-export type { RunInfo, FitOptions } from "./train/run";
-export type { TrainOptions } from "./train/options";
-export type { Mode } from "./train/recipes";
-export type { OptimizerName } from "./train/optimizers";
-export { loadClassifier } from "./train/files";
-export type { ExportFormat } from "./train/files";
-export { Classifier } from "./train/classifier";
-export { Evaluation } from "./train/evaluation";
-export { TrainingLoop } from "./train/loop";
-export type { Callback, History, StepRecord, EpochRecord } from "./train/loop";
-export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/schedules";
+export { retrainFinalLayer, fineTune, trainFromScratch } from "./train/modes/modes";
+export { lastRun, TrainingRun } from "./train/modes/run";
+export type { RunInfo, FitOptions } from "./train/modes/run";
+export type { PredictOptions, EvaluateOptions } from "./train/classifier/classifier";
+export type { TrainOptions } from "./train/modes/options";
+export type { Mode } from "./train/modes/recipes";
+export type { OptimizerName } from "./train/loop/optimizers";
+export { loadClassifier, ExportResult } from "./train/classifier/files";
+export type { ExportFormat, ExportOptions } from "./train/classifier/files";
+export { Classifier } from "./train/classifier/classifier";
+export { Evaluation } from "./train/classifier/evaluation";
+export { TrainingLoop } from "./train/loop/loop";
+export type { Callback, History, StepRecord, EpochRecord, StopReason } from "./train/loop/loop";
+export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/loop/schedules";
 
 export { compareModes, Comparison, Verdict } from "./lab/compare";
 export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare";
-export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE } from "./lab/cost-model";
-export { findLearningRate, LearningRateFinder } from "./lab/lr-finder";
+export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE, GPUS } from "./lab/cost-model";
+export { findLearningRate, LearningRateFinder, LearningRateRamp } from "./lab/lr-finder";
 export type { FinderOptions } from "./lab/lr-finder";
-export type { CostRow, CostModelOptions, Throughput, Recipe, RunShape } from "./lab/cost-model";
+export type { CostRow, CostModelOptions, GpuRate, Throughput, ThroughputOptions, Recipe, RunShape } from "./lab/cost-model";
 export { centroidAccuracy, featuresBeforeAfter, gradCam, heatmaps, runFeatures, weightChange } from "./lab/inside";
-export type { BlockChange, FeatureMaps, GradCams, Heatmap } from "./lab/inside";
+export type { BlockChange, FeatureMaps, GradCams, Heatmap, WeightChanges } from "./lab/inside";
 
 export * as plot from "./plots/plot";

@@ -15,7 +15,7 @@ test("classes and error types are values: instanceof works on what the library r
   for (const name of ["Inception", "ImageFolder", "TrainingRun", "Evaluation", "Classifier", "Comparison", "LearningRateFinder", "CostModel", "InterruptedError", "ImageDecodeError", "Table", "Chart"]) {
     assert.equal(typeof (lab as unknown as Record<string, unknown>)[name], "function", `${name} is exported as a value`);
   }
-  const data = await syntheticShapes({ classes: 2, perClass: 6, size: 48 });
+  const data = await syntheticShapes({ classes: 2, perClass: 6, imageSize: 48 });
   assert.ok(data instanceof ImageFolder);
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   assert.ok(inception instanceof Inception);
@@ -29,14 +29,14 @@ test("one name for the cut layer: the option, the weights' default and RunInfo a
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   assert.equal(inception.source.layer, "mixed7");
   assert.equal((inception.source as unknown as Record<string, unknown>).featureLayer, undefined);
-  const data = await syntheticShapes({ classes: 2, perClass: 6, size: 48 });
+  const data = await syntheticShapes({ classes: 2, perClass: 6, imageSize: 48 });
   const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 1 });
   assert.equal(run.info.layer, inception.source.layer);
   run.dispose();
 });
 
 test("one prediction shape: predict takes files or images as classify does, and answers alike", async () => {
-  const data = await syntheticShapes({ classes: 3, perClass: 8, size: 48 });
+  const data = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 48 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const run = await fineTune(inception, data, { ...quiet, epochs: 1, warmupEpochs: 1, unfreezeFrom: "mixed6" });
   assert.ok(run instanceof TrainingRun);
@@ -58,7 +58,7 @@ test("one prediction shape: predict takes files or images as classify does, and 
 });
 
 test("one set of mode names: compareModes takes the modes' names and refuses others; every plot draws synchronously", async () => {
-  const data = await syntheticShapes({ classes: 2, perClass: 8, size: 48 });
+  const data = await syntheticShapes({ classes: 2, perClass: 8, imageSize: 48 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   await assert.rejects(compareModes(inception, data, { modes: ["fine-tune-top" as never] }), /modes: "fine-tune-top" is not a mode; use retrain-final-layer, fine-tune, from-scratch/);
   const comparison = await compareModes(inception, data, { ...quiet, epochs: 1, warmupEpochs: 1, modes: ["retrain-final-layer", { mode: "fine-tune", unfreezeFrom: "mixed6" }] });
@@ -75,7 +75,7 @@ test("one set of mode names: compareModes takes the modes' names and refuses oth
     plot.misclassified(evaluation),
     plot.datasetCounts(data),
     plot.network(inception),
-    plot.weightChange(inception, [run]),
+    plot.weightChange(lab.weightChange(inception, [run])),
     plot.featuresBeforeAfter(await lab.featuresBeforeAfter(inception, run)),
     plot.gradCam(await lab.gradCam([run], data.files("test").slice(0, 1))),
   ];

@@ -8,8 +8,11 @@ import * as os from "os";
 import * as path from "path";
 import { root } from "./helpers";
 
-/** Bottom to top; files directly in kernel-helpers/ (index.ts) sit above them all. */
-export const LAYERS = ["display", "util", "runtime", "network", "data", "train", "lab", "plots", "notebook", "cli"];
+/**
+ * Bottom to top; files directly in kernel-helpers/ (index.ts) sit above them all. train/ is three layers: the
+ * loop engine, what a trained classifier is and where it goes, and the modes that use both.
+ */
+export const LAYERS = ["display", "util", "runtime", "network", "data", "train/loop", "train/classifier", "train/modes", "lab", "plots", "notebook", "cli"];
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -22,9 +25,11 @@ function sourceFiles(dir: string): string[] {
 /** Every relative import (static, dynamic or require) of every library file that points to a higher layer, or out of the layers. */
 export function importViolations(library: string): string[] {
   const rank = (file: string) => {
-    const folder = path.relative(library, file).split(path.sep)[0];
-    if (!folder.endsWith(".ts") && !LAYERS.includes(folder)) return NaN;
-    return folder.endsWith(".ts") ? LAYERS.length : LAYERS.indexOf(folder);
+    const relative = path.relative(library, file).split(path.sep).join("/");
+    if (!relative.includes("/")) return LAYERS.length;
+    // The deepest layer folder that holds the file (train/loop/x.ts is in train/loop, not train).
+    const layer = LAYERS.filter((l) => relative.startsWith(l + "/")).sort((a, b) => b.length - a.length)[0];
+    return layer === undefined ? NaN : LAYERS.indexOf(layer);
   };
   const violations: string[] = [];
   for (const file of sourceFiles(library)) {
@@ -51,10 +56,10 @@ test("the check catches an upward import planted in a copy of the library", () =
   try {
     fs.cpSync(library, copy, { recursive: true });
     const runtimeFile = path.join(copy, "runtime", "tf.ts");
-    fs.appendFileSync(runtimeFile, '\nimport { retrainFinalLayer } from "../train/modes";\n');
+    fs.appendFileSync(runtimeFile, '\nimport { retrainFinalLayer } from "../train/modes/modes";\n');
     const found = importViolations(copy);
     assert.equal(found.length, 1, found.join("\n"));
-    assert.match(found[0], /runtime\/tf\.ts imports \.\.\/train\/modes: runtime may not import from train/);
+    assert.match(found[0], /runtime\/tf\.ts imports \.\.\/train\/modes\/modes: runtime may not import from train\/modes/);
   } finally {
     fs.rmSync(copy, { recursive: true, force: true });
   }
@@ -64,4 +69,20 @@ test("each layer folder exists and every library file lives in one", () => {
   for (const layer of LAYERS) assert.ok(fs.statSync(path.join(library, layer)).isDirectory(), layer);
   const loose = fs.readdirSync(library).filter((name) => name.endsWith(".ts"));
   assert.deepEqual(loose, ["index.ts"], "only the entry point sits above the layers");
+  // A folder that holds layers holds nothing else: every file of train/ is in one of its three.
+  const parents = [...new Set(LAYERS.filter((l) => l.includes("/")).map((l) => l.split("/")[0]))];
+  for (const parent of parents) assert.deepEqual(fs.readdirSync(path.join(library, parent)).filter((name) => !LAYERS.includes(`${parent}/${name}`)), [], `${parent}/ holds only its layers`);
+});
+
+test("a file in the modes may use the loop, but the loop never the modes", () => {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), "layers-"));
+  try {
+    fs.cpSync(library, copy, { recursive: true });
+    fs.appendFileSync(path.join(copy, "train", "loop", "loop.ts"), '\nimport { RECIPES } from "../modes/recipes";\n');
+    const found = importViolations(copy);
+    assert.equal(found.length, 1, found.join("\n"));
+    assert.match(found[0], /train\/loop\/loop\.ts imports \.\.\/modes\/recipes: train\/loop may not import from train\/modes/);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
 });

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { spawn } from "child_process";
 import { fineTune, lastRun, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf } from "inception-lab";
-import { resolve } from "../kernel-helpers/train/options";
+import { resolve } from "../kernel-helpers/train/modes/options";
 import { root, scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("callbacks-cache");
@@ -122,7 +122,7 @@ test("a callback that never returns: an interrupt ends the run, which is kept", 
     },
   };
   const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 5, batchSize: 8, cacheDir: scratch("callbacks-hung"), callbacks: hung });
-  assert.equal(run.info.interrupted, true);
+  assert.equal(run.info.stopReason, "interrupted");
   assert.equal(lastRun(), run);
   assert.equal(run.history.epochs.length, 2);
   assert.match(run.info.warnings.join("\n"), /interrupted while your callback's onEpochEnd was still running/);

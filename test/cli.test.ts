@@ -29,7 +29,7 @@ const cliAsync = (args: string[], cwd: string) =>
   });
 
 let photos: ImageFolder | null = null;
-const data = async () => (photos ??= await syntheticShapes({ classes: 3, perClass: 8, size: 64, dir: path.join(scratch("cli-data"), "photos") }));
+const data = async () => (photos ??= await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, dir: path.join(scratch("cli-data"), "photos") }));
 const epochLines = (stdout: string) => stdout.split("\n").filter((line) => line.startsWith("Epoch "));
 
 test("the plainest retrain.py command (--image_dir only) trains with retrain.py's defaults, saying what they became", async () => {

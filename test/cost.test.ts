@@ -15,10 +15,10 @@ import { scratch } from "./helpers";
 process.env.INCEPTION_LAB_CACHE = scratch("cost-cache");
 
 test("predicted seconds of a fine-tune and a retraining are within a factor of 2 of their measured wall time", async (t) => {
-  const data = await syntheticShapes({ classes: 3, perClass: 50, size: 96, seed: 6, dir: path.join(scratch("cost-data"), "set") });
+  const data = await syntheticShapes({ classes: 3, perClass: 50, imageSize: 96, seed: 6, dir: path.join(scratch("cost-data"), "set") });
   // At the network's precision ("auto"), as measureThroughput and the runs both take it.
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 96 });
-  const throughput = await measureThroughput({ network: inception, batchSize: 8, classes: 3, steps: 4 });
+  const throughput = await measureThroughput(inception, { batchSize: 8, classes: 3, steps: 4 });
   const shape = { trainImages: data.files("train").length, validationImages: data.files("validation").length, epochs: 2, warmupEpochs: 1 };
   const recorded = graphStats.recorded;
   const options = { progress: false, liveChart: false, epochs: 2, warmupEpochs: 1, batchSize: 8 };

@@ -158,7 +158,7 @@ test("bad files are skipped with their reason, never fatal; empty classes are le
   // Truncated and oversized images are found while decoding: skipped and reported, the run goes on.
   const seen: string[] = [];
   for (const split of ["train", "validation", "test"] as const) {
-    for await (const batch of data.batches(split, { size: 32, batchSize: 4 })) {
+    for await (const batch of data.batches(split, { inputSize: 32, batchSize: 4 })) {
       seen.push(...batch.files);
       assert.equal(batch.images.shape[0], batch.files.length);
       tf.dispose([batch.images, batch.labels]);
@@ -202,14 +202,14 @@ function crc32(bytes: Buffer): number {
 }
 
 test("syntheticShapes is deterministic and batches carry the right labels", async () => {
-  const a = await syntheticShapes({ classes: 3, perClass: 6, size: 48, seed: 3, dir: path.join(scratch("shapes-a"), "set") });
-  const b = await syntheticShapes({ classes: 3, perClass: 6, size: 48, seed: 3, dir: path.join(scratch("shapes-b"), "set") });
+  const a = await syntheticShapes({ classes: 3, perClass: 6, imageSize: 48, seed: 3, dir: path.join(scratch("shapes-a"), "set") });
+  const b = await syntheticShapes({ classes: 3, perClass: 6, imageSize: 48, seed: 3, dir: path.join(scratch("shapes-b"), "set") });
   assert.deepEqual(a.classes, ["circle", "square", "triangle"]);
   const bytes = (f: string) => fs.readFileSync(f);
   assert.deepEqual(a.files().map((f) => bytes(f)), b.files().map((f) => bytes(f)));
   const labels: number[] = [];
   const files: string[] = [];
-  for await (const batch of a.batches("train", { size: 48, batchSize: 4, shuffle: true, seed: 1 })) {
+  for await (const batch of a.batches("train", { inputSize: 48, batchSize: 4, shuffle: true, seed: 1 })) {
     labels.push(...(await batch.labels.data()));
     files.push(...batch.files);
     tf.dispose([batch.images, batch.labels]);
@@ -238,13 +238,13 @@ test("distortions change images within bounds and leave no tensors behind", () =
 });
 
 test("streaming a 2,000-image folder at 299x299 keeps RSS and tensors flat", async (t) => {
-  const data = await syntheticShapes({ classes: 5, perClass: 400, size: 64, seed: 9, dir: path.join(scratch("rss-2000"), "set"), folderOptions: { validationPercent: 0, testPercent: 0 } });
+  const data = await syntheticShapes({ classes: 5, perClass: 400, imageSize: 64, seed: 9, dir: path.join(scratch("rss-2000"), "set"), folderOptions: { validationPercent: 0, testPercent: 0 } });
   assert.equal(data.files("train").length, 2000);
   const rss: number[] = [];
   const tensors: number[] = [];
   let count = 0;
   const started = performance.now();
-  for await (const batch of data.batches("train", { size: 299, batchSize: 32 })) {
+  for await (const batch of data.batches("train", { inputSize: 299, batchSize: 32 })) {
     count += batch.files.length;
     tf.dispose([batch.images, batch.labels]);
     rss.push(process.memoryUsage.rss());

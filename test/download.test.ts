@@ -41,7 +41,7 @@ test("cachedDownload fetches once, checks the hash, resumes a partial file and r
 
 test("flowers() downloads the archive, unpacks it and reads it as an image folder", async () => {
   const served = scratch("served-flowers");
-  const source = await syntheticShapes({ classes: 5, perClass: 4, size: 32, dir: path.join(scratch("flowers-source"), "set") });
+  const source = await syntheticShapes({ classes: 5, perClass: 4, imageSize: 32, dir: path.join(scratch("flowers-source"), "set") });
   const staging = path.join(served, "flower_photos");
   const names = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
   source.classes.forEach((cls, i) => fs.cpSync(path.join(source.dir, cls), path.join(staging, names[i]), { recursive: true }));

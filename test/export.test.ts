@@ -18,7 +18,7 @@ let shared: { inception: Inception; data: ImageFolder } | null = null;
 async function setup() {
   shared ??= {
     inception: await loadInceptionV3({ weights: "bundled", inputSize: SIZE }),
-    data: await syntheticShapes({ classes: 3, perClass: 14, size: 64, seed: 31, dir: path.join(scratch("export-data"), "set") }),
+    data: await syntheticShapes({ classes: 3, perClass: 14, imageSize: 64, seed: 31, dir: path.join(scratch("export-data"), "set") }),
   };
   return shared;
 }
@@ -51,14 +51,14 @@ for (const mode of ["retrain-final-layer", "fine-tune"] as const) {
     const labels = path.join(dir, "labels.i32");
     fs.writeFileSync(labels, Buffer.from(Int32Array.from(files.map((f) => data.classes.indexOf(path.basename(path.dirname(f))))).buffer));
 
-    const kerasDir = await run.export(path.join(dir, "keras"), { format: "keras" });
+    const kerasDir = (await run.export(path.join(dir, "keras"), { format: "keras" })).dir;
     assert.deepEqual(fs.readdirSync(kerasDir).sort(), ["history.json", "inception-lab-manifest.json", "labels.json", "model.keras"]);
     const keras = pythonJson(["keras", path.join(kerasDir, "model.keras"), images, String(files.length), String(SIZE), labels]);
     t.diagnostic(`Keras: max |p - library| = ${worst(keras.probabilities, ours).toExponential(2)}, one fit step, loss ${keras.fitLoss.toFixed(3)}`);
     assert.ok(worst(keras.probabilities, ours) < 1e-4, `Keras probabilities differ by ${worst(keras.probabilities, ours)}`);
     assert.ok(Number.isFinite(keras.fitLoss), "a fit step in Keras");
 
-    const savedDir = await run.export(path.join(dir, "savedmodel"), { format: "savedmodel" });
+    const savedDir = (await run.export(path.join(dir, "savedmodel"), { format: "savedmodel" })).dir;
     const saved = pythonJson(["savedmodel", savedDir, images, String(files.length), String(SIZE)]);
     t.diagnostic(`SavedModel: max |p - library| = ${worst(saved.probabilities, ours).toExponential(2)}`);
     assert.ok(worst(saved.probabilities, ours) < 1e-4, `SavedModel probabilities differ by ${worst(saved.probabilities, ours)}`);
@@ -89,7 +89,7 @@ test("a classifier trained in Python Keras loads here, and evaluate() agrees wit
   const kerasAccuracy = predicted.filter((p: number, i: number) => p === testSplit[i].label).length / testSplit.length;
   const classifier = await loadClassifier(path.join(dir, "model.keras"), { classes: data.classes });
   assert.equal(classifier.info.layer, "mixed10");
-  const evaluation = await classifier.evaluate(data);
+  const evaluation = await classifier.evaluate({ data });
   assert.equal(evaluation.accuracy, kerasAccuracy);
   const ours = await classifier.predict(testSplit.map((e) => e.path));
   assert.deepEqual(ours.map((p) => data.classes.indexOf(p.label)), predicted, "the same class for every test image");

@@ -10,12 +10,12 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawn } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { fineTune, lastRun, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf } from "inception-lab";
 import type { TrainingRun } from "inception-lab";
-import { decodeFeatures } from "../kernel-helpers/data/bottlenecks";
+import { FEATURE_FILES } from "../kernel-helpers/data/bottlenecks";
+import { ContentCache } from "../kernel-helpers/util/content-cache";
 import { verifyFolder } from "../kernel-helpers/util/atomic";
 import { seededRandom } from "../kernel-helpers/util/random";
 import { injectFaults, LEFTOVER, processes, running, tree } from "./faults";
@@ -32,10 +32,10 @@ function unreadableFeatures(cache: string): string[] {
     const keyFile = path.join(cache, folder, "key.json");
     if (!fs.existsSync(keyFile)) continue;
     const description = JSON.parse(fs.readFileSync(keyFile, "utf8"));
-    const key = createHash("sha1").update(JSON.stringify(description)).digest();
-    const width = description.layer === "mixed7" ? 768 : -1;
+    const store = new ContentCache({ ...FEATURE_FILES, description, valuesPerItem: description.layer === "mixed7" ? 768 : -1, root: cache });
+    assert.equal(path.basename(store.dir), folder, "the folder is named by its description's key");
     for (const file of fs.readdirSync(path.join(cache, folder)).filter((f) => f.endsWith(".f32"))) {
-      const result = decodeFeatures(fs.readFileSync(path.join(cache, folder, file)), key, width);
+      const result = store.decode(fs.readFileSync(path.join(cache, folder, file)), path.basename(file, ".f32"));
       if (typeof result === "string") bad.push(`${folder}/${file}: ${result}`);
     }
   }
@@ -45,7 +45,7 @@ function unreadableFeatures(cache: string): string[] {
 test(`${SEEDS} seeds of disk-full writes, truncated cache reads and interrupts: nothing lost, nothing trained on NaN, everything reads back`, async (t) => {
   process.env.INCEPTION_LAB_CACHE = scratch("faults-home-cache");
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
-  const data = await syntheticShapes({ classes: 3, perClass: 12, size: 64, seed: 21, dir: path.join(scratch("faults-data"), "shapes") });
+  const data = await syntheticShapes({ classes: 3, perClass: 12, imageSize: 64, seed: 21, dir: path.join(scratch("faults-data"), "shapes") });
   const cache = scratch("faults-cache");
   const totals = { enospc: 0, truncated: 0, interrupts: 0, savesFailed: 0, checkpointsLost: 0, runs: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
@@ -90,7 +90,7 @@ test(`${SEEDS} seeds of disk-full writes, truncated cache reads and interrupts: 
 
     assert.deepEqual(userFiles(), before, `${where}: the user's files`);
     assert.equal(lastRun(), run, `${where}: lastRun()`);
-    assert.equal(run.info.interrupted, faults.counts.interrupts > 0, `${where}: interrupted`);
+    assert.equal(run.info.stopReason === "interrupted", faults.counts.interrupts > 0, `${where}: interrupted`);
     assert.ok(run.history.steps.every((s) => Number.isFinite(s.loss)), `${where}: a loss that is not a number`);
     assert.ok(run.model.weights.every((w) => tf.tidy(() => tf.all(tf.isFinite(w.read())).dataSync()[0] === 1)), `${where}: weights finite`);
     assert.deepEqual([...tree(folder), ...tree(cache)].filter((f) => LEFTOVER.test(f)), [], `${where}: temporary files left`);
@@ -123,7 +123,7 @@ test(`${EXPORT_SEEDS} exports killed or interrupted at random points, in Node or
   const scratchFolders = () => fs.readdirSync(temp).filter((name) => name.startsWith("inception-lab-"));
   try {
     const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
-    const data = await syntheticShapes({ classes: 3, perClass: 6, size: 64, seed: 23, dir: path.join(scratch("faults-export-data"), "shapes") });
+    const data = await syntheticShapes({ classes: 3, perClass: 6, imageSize: 64, seed: 23, dir: path.join(scratch("faults-export-data"), "shapes") });
     const run = await retrainFinalLayer(inception, data, { progress: false, liveChart: false, epochs: 1, precision: "float32", cacheDir: scratch("faults-export-cache") });
     const source = await run.save(path.join(scratch("faults-export-source"), "model"));
     const folder = scratch("faults-export");

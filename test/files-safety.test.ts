@@ -22,7 +22,7 @@ let shared: { run: TrainingRun; data: ImageFolder } | null = null;
 async function setup() {
   if (!shared) {
     const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
-    const data = await syntheticShapes({ classes: 3, perClass: 8, size: 64, seed: 8, dir: path.join(scratch("files-safety-data"), "shapes") });
+    const data = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, seed: 8, dir: path.join(scratch("files-safety-data"), "shapes") });
     shared = { run: await retrainFinalLayer(inception, data, { progress: false, liveChart: false, epochs: 3, precision: "float32" }), data };
   }
   return shared;
@@ -66,8 +66,8 @@ test("re-exporting into a folder the library wrote works, and loadClassifier rea
   const files = data.files("test").slice(0, 4);
   const ours = await run.predict(files);
   const tfjs = await run.save(path.join(dir, "tfjs"));
-  const keras = await run.export(path.join(dir, "keras"), { format: "keras" });
-  const saved = await run.export(path.join(dir, "savedmodel"), { format: "savedmodel" });
+  const keras = (await run.export(path.join(dir, "keras"), { format: "keras" })).dir;
+  const saved = (await run.export(path.join(dir, "savedmodel"), { format: "savedmodel" })).dir;
   // The SavedModel's empty assets/ is the library's too: the second export replaces the first.
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(saved, "inception-lab-manifest.json"), "utf8")).folders, ["assets"]);
   await run.export(saved, { format: "savedmodel" });
@@ -78,12 +78,12 @@ test("re-exporting into a folder the library wrote works, and loadClassifier rea
     assert.deepEqual(classifier.classes, data.classes, folder);
     const theirs = await classifier.predict(files);
     theirs.forEach((p, i) => p.probabilities.forEach((v, j) => assert.ok(Math.abs(v - ours[i].probabilities[j]) < 1e-4, `${folder}: image ${i} class ${j}: ${v} vs ${ours[i].probabilities[j]}`)));
-    assert.equal((await classifier.evaluate(data)).accuracy, (await run.evaluate()).accuracy, folder);
+    assert.equal((await classifier.evaluate({ data })).accuracy, (await run.evaluate()).accuracy, folder);
   }
   const fromSavedModel = await loadClassifier(saved);
-  assert.equal(fromSavedModel.precision, "float32");
+  assert.equal(fromSavedModel.precision.precision, "float32");
   assert.throws(() => fromSavedModel.model, /read from the SavedModel .*savedmodel, which TensorFlow runs as a whole graph: it predicts and evaluates, but has no layers to save, export, train or look inside/);
-  await assert.rejects(loadClassifier(saved, { precision: "bfloat16" }), /^Error: precision: .*savedmodel is a SavedModel, which TensorFlow runs as it was saved \(float32\)/);
+  await assert.rejects(loadClassifier(saved, { precision: "bfloat16" }), /^OptionError: precision: .*savedmodel is a SavedModel, which TensorFlow runs as it was saved \(float32\)/);
 
   const notes = path.join(dir, "notes");
   fs.mkdirSync(notes);
@@ -169,7 +169,7 @@ test("a Python that cannot run is named with how to fix it (not blamed on the ou
     return true;
   });
   assert.ok(!fs.existsSync(path.join(dir, "out")));
-  await assert.rejects(run.export(undefined as unknown as string), /^Error: dir is undefined: give the folder to export into/);
+  await assert.rejects(run.export(undefined as unknown as string), /^OptionError: dir is undefined: give the folder to export into/);
 });
 
 test("a Keras file is checked before it is read: cut short, and a labels.json beside it that is not JSON, lists classes as a string or names one twice, each named", async () => {
@@ -189,7 +189,7 @@ test("a Keras file is checked before it is read: cut short, and a labels.json be
     fs.writeFileSync(labels, content);
     await assert.rejects(loadClassifier(file), message, content);
   }
-  await assert.rejects(loadClassifier(file, { classes: ["x", "y", "x"] }), /^Error: classes: "x" is given twice/);
+  await assert.rejects(loadClassifier(file, { classes: ["x", "y", "x"] }), /^OptionError: classes: "x" is given twice/);
 });
 
 test("a Python-side failure is one line naming the file, without TensorFlow's log banner or a traceback; INCEPTION_LAB_DEBUG=1 shows the bridge's output", async () => {

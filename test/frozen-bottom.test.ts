@@ -11,7 +11,7 @@ process.env.INCEPTION_LAB_CACHE = scratch("frozen-bottom-cache");
 
 /** Whether TensorFlow computes an image's activations bit for bit alike at any place in a batch, at float32 (AVX-512 CPUs did; an AMD EPYC without it did not). */
 async function samePlaceInBatchAlike(inception: Inception): Promise<boolean> {
-  const data = await syntheticShapes({ classes: 3, perClass: 4, size: 64, seed: 5 });
+  const data = await syntheticShapes({ classes: 3, perClass: 4, imageSize: 64, seed: 5 });
   const files = data.files();
   const first = await inception.features(files.slice(0, 8), { layer: "mixed5", batchSize: 8, precision: "float32" });
   const last = await inception.features([...files.slice(1, 8), files[0]], { layer: "mixed5", batchSize: 8, precision: "float32" });
@@ -24,7 +24,7 @@ const options = { epochs: 3, warmupEpochs: 0, unfreezeFrom: "mixed6" as const, b
 
 for (const precision of ["bfloat16", "float32"] as const) {
   test(`${precision}: with the cache the frozen bottom runs once per image, and the run trains exactly as without it`, async (t) => {
-    const data = await syntheticShapes({ classes: 3, perClass: 12, size: 64, seed: 5 });
+    const data = await syntheticShapes({ classes: 3, perClass: 12, imageSize: 64, seed: 5 });
     const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75, precision });
     const cached = await fineTune(inception, data, options);
     const plain = await fineTune(inception, data, { ...options, frozenBottomCache: false });
@@ -61,7 +61,7 @@ for (const precision of ["bfloat16", "float32"] as const) {
 }
 
 test("no cache where it cannot help: with distortions, with nothing frozen", async () => {
-  const data = await syntheticShapes({ classes: 3, perClass: 8, size: 64, seed: 5 });
+  const data = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, seed: 5 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const distorted = await fineTune(inception, data, { ...options, epochs: 1, distortions: { flipLeftRight: true } });
   assert.equal(distorted.info.frozenBottom, undefined);

@@ -10,9 +10,10 @@ import { execFileSync } from "child_process";
 import { loadInceptionV3, tf } from "inception-lab";
 import type { CutLayer } from "inception-lab";
 import { graphStats, releaseGraphs } from "../kernel-helpers/runtime/graph";
-import { attachHead, Head } from "../kernel-helpers/train/classifier";
-import { Optimizer } from "../kernel-helpers/train/optimizers";
-import { networkStep, setTrainable } from "../kernel-helpers/train/phases";
+import { attachHead, Head } from "../kernel-helpers/train/classifier/classifier";
+import { Optimizer } from "../kernel-helpers/train/loop/optimizers";
+import { networkStep } from "../kernel-helpers/train/modes/forward";
+import { setTrainable } from "../kernel-helpers/train/modes/phase";
 import { cacheDir } from "../kernel-helpers/util/download";
 import { scratch } from "./helpers";
 

@@ -15,11 +15,11 @@ process.env.INCEPTION_LAB_CACHE = scratch("inside-cache");
 const quiet = { progress: false, liveChart: false };
 
 test("syntheticMirrors is deterministic: two glyphs and their mirror images", async () => {
-  const a = await syntheticMirrors({ perClass: 5, size: 64, seed: 2, dir: path.join(scratch("mirrors-a"), "set") });
-  const b = await syntheticMirrors({ perClass: 5, size: 64, seed: 2, dir: path.join(scratch("mirrors-b"), "set") });
+  const a = await syntheticMirrors({ perClass: 5, imageSize: 64, seed: 2, dir: path.join(scratch("mirrors-a"), "set") });
+  const b = await syntheticMirrors({ perClass: 5, imageSize: 64, seed: 2, dir: path.join(scratch("mirrors-b"), "set") });
   assert.deepEqual(a.classes, ["f", "f mirrored", "l", "l mirrored"]);
   assert.deepEqual(a.files().map((f) => fs.readFileSync(f)), b.files().map((f) => fs.readFileSync(f)));
-  const c = await syntheticMirrors({ perClass: 5, size: 64, seed: 3, dir: path.join(scratch("mirrors-c"), "set") });
+  const c = await syntheticMirrors({ perClass: 5, imageSize: 64, seed: 3, dir: path.join(scratch("mirrors-c"), "set") });
   assert.notDeepEqual(a.files().map((f) => fs.readFileSync(f)), c.files().map((f) => fs.readFileSync(f)), "another seed, other images");
 });
 
@@ -32,8 +32,8 @@ test("the pretrained network's frozen features separate the mirrored glyphs clea
     features.dispose();
     return result;
   };
-  const shapes = await accuracy(await syntheticShapes({ classes: 4, perClass: 30, size: 128, seed: 4, dir: path.join(scratch("probe-shapes"), "set") }));
-  const mirrors = await accuracy(await syntheticMirrors({ perClass: 30, size: 128, seed: 4, dir: path.join(scratch("probe-mirrors"), "set") }));
+  const shapes = await accuracy(await syntheticShapes({ classes: 4, perClass: 30, imageSize: 128, seed: 4, dir: path.join(scratch("probe-shapes"), "set") }));
+  const mirrors = await accuracy(await syntheticMirrors({ perClass: 30, imageSize: 128, seed: 4, dir: path.join(scratch("probe-mirrors"), "set") }));
   t.diagnostic(`nearest-centroid accuracy of frozen mixed7 features (4 classes, chance 0.25): shapes ${shapes.toFixed(2)}, mirrored glyphs ${mirrors.toFixed(2)}`);
   assert.ok(shapes >= 0.85, `shapes ${shapes}`);
   assert.ok(mirrors <= 0.6 && mirrors < shapes - 0.3, `mirrored glyphs ${mirrors} vs shapes ${shapes}`);
@@ -96,18 +96,18 @@ test("Grad-CAM peaks in the quadrant that holds an image's only class signal", a
 
 test("the weight change per block is exactly zero for frozen blocks, and not for trained ones", async () => {
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
-  const data = await syntheticShapes({ classes: 3, perClass: 12, size: 64, seed: 9, dir: path.join(scratch("change-data"), "set") });
+  const data = await syntheticShapes({ classes: 3, perClass: 12, imageSize: 64, seed: 9, dir: path.join(scratch("change-data"), "set") });
   const tuned = await fineTune(inception, data, { ...quiet, epochs: 1, warmupEpochs: 0, batchSize: 8, unfreezeFrom: "mixed6" });
-  const changes = weightChange(inception, tuned);
-  assert.deepEqual(changes.map((c) => c.block), ["stem", "mixed0", "mixed1", "mixed2", "mixed3", "mixed4", "mixed5", "mixed6", "mixed7"]);
-  for (const c of changes) {
-    if (["mixed6", "mixed7"].includes(c.block)) assert.ok(c.relativeChange > 0, `${c.block} trained: ${c.relativeChange}`);
-    else assert.equal(c.relativeChange, 0, `${c.block} is frozen`);
+  const [changes] = weightChange(inception, tuned);
+  assert.deepEqual(changes.blocks.map((c) => c.block), ["stem", "mixed0", "mixed1", "mixed2", "mixed3", "mixed4", "mixed5", "mixed6", "mixed7"]);
+  for (const c of changes.blocks) {
+    if (["mixed6", "mixed7"].includes(c.block)) assert.ok(c.relativeChange > 0 && c.statisticsChange > 0, `${c.block} trained: ${c.relativeChange}, statistics ${c.statisticsChange}`);
+    else assert.deepEqual([c.relativeChange, c.statisticsChange], [0, 0], `${c.block} is frozen`);
   }
   const retrained = await retrainFinalLayer(inception, data, { ...quiet, epochs: 2 });
-  assert.ok(weightChange(inception, retrained).every((c) => c.relativeChange === 0), "retraining leaves the network alone");
-  const chart = plot.weightChange(inception, [tuned, retrained]);
-  assert.equal(chart.figure.data.length, 2);
+  assert.ok(weightChange(inception, retrained)[0].blocks.every((c) => c.relativeChange === 0 && c.statisticsChange === 0), "retraining leaves the network alone");
+  const chart = plot.weightChange(weightChange(inception, [tuned, retrained]));
+  assert.equal(chart.figure.data.length, 4, "learned weights and batch-norm statistics, per run");
   const before = plot.featuresBeforeAfter(await featuresBeforeAfter(inception, tuned, { split: "train" }));
   assert.equal(before.figure.data.length, 2 * data.classes.length);
   tf.dispose(tuned.model.weights.map((w) => w.read()));

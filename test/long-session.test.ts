@@ -23,7 +23,7 @@ async function collect(): Promise<void> {
 const rssMB = () => process.memoryUsage.rss() / 2 ** 20;
 
 test("10 training calls in one process, modes and learning rates alternating: tensors flat, RSS within 15 % once warm", async () => {
-  const data = await syntheticShapes({ classes: 3, perClass: 10, size: 64 });
+  const data = await syntheticShapes({ classes: 3, perClass: 10, imageSize: 64 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const kinds = [
     (o: object) => retrainFinalLayer(inception, data, o),
@@ -48,7 +48,7 @@ test("10 training calls in one process, modes and learning rates alternating: te
 });
 
 test("run.dispose() frees the run's network copy at once; using it afterwards says so", async () => {
-  const data = await syntheticShapes({ classes: 3, perClass: 10, size: 64 });
+  const data = await syntheticShapes({ classes: 3, perClass: 10, imageSize: 64 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   // The previous test's newest run goes first (lastRun() would drop it during this test, and its finalizer free it then).
   lastRun()?.dispose();

@@ -5,13 +5,14 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "inception-lab";
-import { forLoop } from "../kernel-helpers/train/callback-adapter";
-import { EarlyStopping, KeepBestWeights, StopOnInterrupt, StopOnNaN, TimeBudget } from "../kernel-helpers/train/callbacks";
-import { Checkpoint, readCheckpoint, type RunIdentity } from "../kernel-helpers/train/checkpoint";
-import { type Callback, type EpochRecord, type Phase, TrainingLoop } from "../kernel-helpers/train/loop";
-import { Optimizer } from "../kernel-helpers/train/optimizers";
-import { cosineDecay, stepDecay } from "../kernel-helpers/train/schedules";
-import { TrainingStep } from "../kernel-helpers/train/step";
+import { forLoop } from "../kernel-helpers/train/loop/callback-adapter";
+import { EarlyStopping, KeepBestWeights, StopOnInterrupt, StopOnNaN, TimeBudget } from "../kernel-helpers/train/loop/callbacks";
+import { Checkpoint, readCheckpoint, type RunIdentity } from "../kernel-helpers/train/classifier/checkpoint";
+import type { ClassifierInfo } from "../kernel-helpers/train/classifier/classifier";
+import { type Callback, type EpochRecord, type Phase, TrainingLoop } from "../kernel-helpers/train/loop/loop";
+import { Optimizer } from "../kernel-helpers/train/loop/optimizers";
+import { cosineDecay, stepDecay } from "../kernel-helpers/train/loop/schedules";
+import { TrainingStep } from "../kernel-helpers/train/loop/step";
 import { listenForInterrupt } from "../kernel-helpers/util/interrupt";
 import { scratch } from "./helpers";
 
@@ -64,6 +65,8 @@ function fakePhase(variables: tf.Variable[], script: Script): Phase {
 }
 
 const values = (variables: tf.Variable[]) => variables.map((v) => v.dataSync()[0]);
+/** What a checkpoint writes as its labels.json. */
+const labels: ClassifierInfo = { classes: ["a", "b"], inputSize: 75, mode: "test", layer: "mixed7", weights: "test" };
 
 test("keep-best restores the weights of the best epoch", async () => {
   const { variables } = twoWeights();
@@ -122,7 +125,7 @@ test("a checkpoint is written on every better epoch only, and holds that epoch's
   const { model, variables } = twoWeights();
   const dir = path.join(scratch("loop-checkpoint"), "run");
   const identity: RunIdentity = { mode: "fine-tune", weights: "w", layer: "mixed7", inputSize: 75, classes: ["a", "b"], trainedBlocks: ["head"] };
-  const checkpoint = new Checkpoint(dir, model, identity, { classes: ["a", "b"] });
+  const checkpoint = new Checkpoint(dir, model, identity, { ...labels, classes: ["a", "b"] });
   const written: number[] = [];
   const watch: Callback = { onEpochEnd: (record: EpochRecord) => void (fs.existsSync(path.join(dir, "history.json")) && written.push(JSON.parse(fs.readFileSync(path.join(dir, "history.json"), "utf8")).epoch)) };
   await new TrainingLoop([fakePhase(variables, { epochs: 4, accuracies: [0.5, 0.7, 0.6, 0.7] })], [checkpoint, watch]).run();
@@ -142,12 +145,12 @@ test("resume continues after the checkpoint's epoch, across phases, and never ov
   const first = twoWeights();
   // The run is stopped (as by an interrupt) after epoch 3, the first fine-tune epoch, its best.
   const stopAfter3: Callback = { onEpochEnd: (record: EpochRecord, loop: TrainingLoop) => void (record.epoch === 3 && loop.stop("interrupted")) };
-  await new TrainingLoop(phases(first.variables, [[0.5, 0.6], [0.8, 0, 0]]), [new KeepBestWeights(() => first.variables), new Checkpoint(dir, first.model, identity, {}), stopAfter3]).run();
+  await new TrainingLoop(phases(first.variables, [[0.5, 0.6], [0.8, 0, 0]]), [new KeepBestWeights(() => first.variables), new Checkpoint(dir, first.model, identity, labels), stopAfter3]).run();
 
   const second = twoWeights();
   const resumed = await readCheckpoint(dir, identity, second.model, new Set(second.model.weights));
   assert.deepEqual(values(second.variables), [6, 6], "the weights of epoch 3");
-  const checkpoint = new Checkpoint(dir, second.model, identity, {});
+  const checkpoint = new Checkpoint(dir, second.model, identity, labels);
   const loop = new TrainingLoop(phases(second.variables, [[0, 0], [0, 0.7, 0.6]]), [new KeepBestWeights(() => second.variables), checkpoint], { history: resumed });
   await loop.run();
   assert.deepEqual(loop.history.epochs.map((e) => `${e.phase} ${e.epoch}`), ["warm-up 1", "warm-up 2", "fine-tune 3", "fine-tune 4", "fine-tune 5"]);

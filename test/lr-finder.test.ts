@@ -19,7 +19,7 @@ test("the valley rule picks the falling stretch of a loss curve, past its middle
 });
 
 test("a fine-tune's finder ramps in one short run, suggests a rate on the ramp, and leaves the network, lastRun() and tensors as they were", async () => {
-  const data = await syntheticShapes({ classes: 3, perClass: 16, size: 64, seed: 8 });
+  const data = await syntheticShapes({ classes: 3, perClass: 16, imageSize: 64, seed: 8 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const before = inception.model.weights.map((w) => w.read().dataSync().slice());
   const previous = lastRun();
@@ -41,7 +41,7 @@ test("a fine-tune's finder ramps in one short run, suggests a rate on the ramp, 
 });
 
 test("the ramp stops when the loss diverges; bad options are refused before any work", async () => {
-  const data = await syntheticShapes({ classes: 3, perClass: 16, size: 64, seed: 8 });
+  const data = await syntheticShapes({ classes: 3, perClass: 16, imageSize: 64, seed: 8 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const found = await findLearningRate(inception, data, { mode: "retrain-final-layer", startLearningRate: 1e-3, endLearningRate: 1e6, steps: 100, batchSize: 4, optimizer: "sgd" });
   assert.equal(found.stoppedBecause, "diverged");
@@ -52,7 +52,7 @@ test("the ramp stops when the loss diverges; bad options are refused before any 
 });
 
 test("a data set with no training image is refused before the finder copies anything", async () => {
-  const data = await syntheticShapes({ classes: 2, perClass: 2, size: 48, folderOptions: { testPercent: 49.9, validationPercent: 50 } });
+  const data = await syntheticShapes({ classes: 2, perClass: 2, imageSize: 48, folderOptions: { testPercent: 49.9, validationPercent: 50 } });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const tensors = tf.memory().numTensors;
   await assert.rejects(findLearningRate(inception, data), /the training split is empty/);

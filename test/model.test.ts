@@ -161,11 +161,11 @@ test("bundled weights load offline in under 5 s and their features separate gene
   assert.equal(inception.source.kind, "bundled");
   assert.equal(inception.source.preprocessing, "unit");
   assert.match(inception.toHTML(), /nsfwjs/);
-  const data = await syntheticShapes({ classes: 6, perClass: 20, size: 96, seed: 5, dir: path.join(scratch("probe-shapes"), "set") });
+  const data = await syntheticShapes({ classes: 6, perClass: 20, imageSize: 96, seed: 5, dir: path.join(scratch("probe-shapes"), "set") });
   const images: tf.Tensor4D[] = [];
   const labels: number[] = [];
   for (const split of ["train", "validation", "test"] as const) {
-    for await (const batch of data.batches(split, { size: 96 })) {
+    for await (const batch of data.batches(split, { inputSize: 96 })) {
       images.push(batch.images);
       labels.push(...(await batch.labels.data()));
       batch.labels.dispose();

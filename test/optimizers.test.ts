@@ -5,7 +5,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { execFileSync } from "child_process";
 import { tf } from "inception-lab";
-import { OPTIMIZERS, Optimizer, type OptimizerName } from "../kernel-helpers/train/optimizers";
+import { OPTIMIZERS, Optimizer, type OptimizerName } from "../kernel-helpers/train/loop/optimizers";
 import { python } from "./helpers";
 
 const KERAS = `

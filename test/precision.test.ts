@@ -8,7 +8,7 @@ import { BottleneckCache } from "../kernel-helpers/data/bottlenecks";
 import { cpuFeatureFlags } from "../kernel-helpers/runtime/build";
 import { CompiledFunction, graphStats } from "../kernel-helpers/runtime/graph";
 import { choosePrecision, precisionFor } from "../kernel-helpers/runtime/precision";
-import { Optimizer } from "../kernel-helpers/train/optimizers";
+import { Optimizer } from "../kernel-helpers/train/loop/optimizers";
 import { scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("precision-cache");
@@ -38,13 +38,13 @@ test("op by op computes float32; asking for 16 bits with graph: false, or an unk
   assert.equal(precisionFor("auto", false).precision, "float32");
   assert.throws(() => precisionFor("bfloat16", false), /precision: "bfloat16" runs inside TensorFlow graphs; with graph: false/);
   await assert.rejects(loadInceptionV3({ weights: null, inputSize: 75, precision: "half" as never }), /precision: "half" is not one of auto, float32, bfloat16, float16/);
-  const data = await syntheticShapes({ classes: 2, perClass: 4, size: 48 });
+  const data = await syntheticShapes({ classes: 2, perClass: 4, imageSize: 48 });
   const inception = await loadInceptionV3({ weights: null, inputSize: 75, seed: 1 });
   await assert.rejects(fineTune(inception, data, { precision: "bfloat16", graph: false }), /graph: false/);
 });
 
 test("bfloat16 features stay within 2 % of float32 ones (bundled weights, mixed7), and are cached apart from them", async () => {
-  const data = await syntheticShapes({ classes: 4, perClass: 6, size: 96 });
+  const data = await syntheticShapes({ classes: 4, perClass: 6, imageSize: 96 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 96 });
   const files = data.files();
   const recorded = graphStats.recorded;
@@ -71,12 +71,12 @@ test("bfloat16 features stay within 2 % of float32 ones (bundled weights, mixed7
 test("a bfloat16 fine-tune reaches the float32 run's accuracy within the spread of two float32 seeds (or two test images)", async (t) => {
   // Six small shapes at 75 px: a budget on which accuracy lands mid-range, so it has room to drop (measured:
   // float32 0.63 and 0.89 for seeds 0 and 1, bfloat16 the same to the image).
-  const data = await syntheticShapes({ classes: 6, perClass: 16, size: 48, seed: 3, folderOptions: { testPercent: 25 } });
+  const data = await syntheticShapes({ classes: 6, perClass: 16, imageSize: 48, seed: 3, folderOptions: { testPercent: 25 } });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const options = { epochs: 3, warmupEpochs: 1, unfreezeFrom: "mixed4" as const, batchSize: 8, learningRate: 1e-3, progress: false, liveChart: false };
   const accuracy = async (precision: "float32" | "bfloat16", seed: number) => {
     const run = await fineTune(inception, data, { ...options, precision, seed });
-    assert.equal(run.info.precision, precision);
+    assert.equal(run.info.precision.precision, precision);
     const result = (await run.evaluate()).accuracy;
     run.dispose();
     return result;
@@ -107,11 +107,11 @@ test("float16 with dynamic loss scaling: an overflowing step changes nothing and
 });
 
 test("float16 runs here too (emulated on a CPU): a fine-tune's loss goes down with loss scaling on", async () => {
-  const data = await syntheticShapes({ classes: 2, perClass: 8, size: 48 });
+  const data = await syntheticShapes({ classes: 2, perClass: 8, imageSize: 48 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const run = await fineTune(inception, data, { precision: "float16", epochs: 3, warmupEpochs: 0, unfreezeFrom: "mixed6", batchSize: 8, learningRate: 1e-3, progress: false, liveChart: false });
   const losses = run.history.epochs.map((e) => e.loss);
-  assert.equal(run.info.precision, "float16");
+  assert.equal(run.info.precision.precision, "float16");
   assert.ok(losses.every(Number.isFinite) && losses[losses.length - 1] < losses[0], `losses ${losses}`);
   run.dispose();
 });

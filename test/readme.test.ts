@@ -100,7 +100,7 @@ async function runsTensorBoardSees(logdir: string, cwd: string, env: NodeJS.Proc
 test("the README's command-line and Python examples run as written, and meet", async () => {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "inception-lab-readme-"));
   try {
-    const photos = await syntheticShapes({ classes: 3, perClass: 8, size: 64, dir: path.join(cwd, "photos") });
+    const photos = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, dir: path.join(cwd, "photos") });
     const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", INCEPTION_LAB_CACHE: scratch("readme-cache") };
 
     const [commandLine] = bashBlocks("The command line");

@@ -19,7 +19,7 @@ let shared: { inception: Inception; data: ImageFolder } | null = null;
 async function setup() {
   shared ??= {
     inception: await loadInceptionV3({ weights: "bundled", inputSize: 75 }),
-    data: await syntheticShapes({ classes: 3, perClass: 12, size: 64, seed: 5, dir: path.join(scratch("reliability-data"), "shapes") }),
+    data: await syntheticShapes({ classes: 3, perClass: 12, imageSize: 64, seed: 5, dir: path.join(scratch("reliability-data"), "shapes") }),
   };
   return shared;
 }
@@ -57,7 +57,7 @@ test("save and checkpoints never replace what the user made: folders with other 
 test("a generated data set, a save and a checkpoint go into folders that do not exist yet (a clean clone's case)", async () => {
   const { inception } = await setup();
   const fresh = path.join(scratch("fresh-folders"), "not", "there");
-  const data = await syntheticShapes({ classes: 2, perClass: 6, size: 48, seed: 3, dir: path.join(fresh, "data", "shapes") });
+  const data = await syntheticShapes({ classes: 2, perClass: 6, imageSize: 48, seed: 3, dir: path.join(fresh, "data", "shapes") });
   assert.equal(data.files().length, 12);
   const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 1, checkpointDir: path.join(fresh, "runs", "checkpoint") });
   await run.save(path.join(fresh, "models", "shapes"));
@@ -98,7 +98,7 @@ test("resume never overwrites a better checkpoint, and the run's best is the wei
   assert.equal(JSON.parse(fs.readFileSync(path.join(dir, "history.json"), "utf8")).epoch, saved.epoch, "the checkpoint is the same epoch");
   assert.equal(resumed.info.checkpointsWritten, 0);
   assert.equal(resumed.bestValidationAccuracy, best);
-  assert.equal((await resumed.evaluate("validation")).accuracy, best, "the weights kept score the best reported");
+  assert.equal((await resumed.evaluate({ split: "validation" })).accuracy, best, "the weights kept score the best reported");
 });
 
 test("damaged feature files (empty, random bytes, cut short) are found and computed again; training never sees them", async () => {
@@ -124,11 +124,11 @@ test("damaged feature files (empty, random bytes, cut short) are found and compu
 
 test("an interrupt during feature extraction ends the call with a consistent run, and nothing trains afterwards", async () => {
   const { inception } = await setup();
-  const data = await syntheticShapes({ classes: 2, perClass: 120, size: 64, seed: 8, dir: path.join(scratch("interrupt-features"), "set") });
+  const data = await syntheticShapes({ classes: 2, perClass: 120, imageSize: 64, seed: 8, dir: path.join(scratch("interrupt-features"), "set") });
   const cache = scratch("interrupt-cache");
   setTimeout(() => process.emit("SIGINT"), 50);
   const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 5, cacheDir: cache });
-  assert.equal(run.info.interrupted, true);
+  assert.equal(run.info.stopReason, "interrupted");
   assert.equal(run.history.steps.length, 0);
   assert.equal(lastRun(), run);
   const cached = tree(cache).filter((f) => f.endsWith(".f32")).length;
@@ -186,7 +186,7 @@ test("a really full disk (a 2 MB tmpfs): save fails with a clear message and lea
 
 test("two callers making the same generated data set at once share it; so do two flowers() downloads", async () => {
   const dir = path.join(scratch("concurrent-shapes"), "set");
-  const [a, b] = await Promise.all([0, 1].map(() => syntheticShapes({ classes: 2, perClass: 30, size: 48, seed: 11, dir })));
+  const [a, b] = await Promise.all([0, 1].map(() => syntheticShapes({ classes: 2, perClass: 30, imageSize: 48, seed: 11, dir })));
   assert.deepEqual(a.files(), b.files());
   assert.equal(a.files().length, 60);
   const child = (code: string) =>
@@ -199,12 +199,12 @@ test("two callers making the same generated data set at once share it; so do two
       p.on("close", (status: number) => (status === 0 ? resolve(out) : reject(new Error(out))));
     });
   const other = path.join(scratch("concurrent-processes"), "set");
-  const make = `require("inception-lab").syntheticShapes({ classes: 2, perClass: 40, size: 48, seed: 12, dir: ${JSON.stringify(other)} }).then((d) => console.log(d.files().length))`;
+  const make = `require("inception-lab").syntheticShapes({ classes: 2, perClass: 40, imageSize: 48, seed: 12, dir: ${JSON.stringify(other)} }).then((d) => console.log(d.files().length))`;
   const outputs = await Promise.all([child(make), child(make)]);
   outputs.forEach((out) => assert.match(out, /^80$/m));
 
   const served = scratch("served-concurrent");
-  const source = await syntheticShapes({ classes: 5, perClass: 4, size: 32, dir: path.join(scratch("flowers-source-2"), "set") });
+  const source = await syntheticShapes({ classes: 5, perClass: 4, imageSize: 32, dir: path.join(scratch("flowers-source-2"), "set") });
   ["daisy", "dandelion", "roses", "sunflowers", "tulips"].forEach((name, i) => fs.cpSync(path.join(source.dir, source.classes[i]), path.join(served, "flower_photos", name), { recursive: true }));
   const tar: typeof import("tar") = require("tar");
   await tar.c({ gzip: true, file: path.join(served, "flower_photos.tgz"), cwd: served }, ["flower_photos"]);
@@ -332,7 +332,7 @@ test("raw errors become clear ones: checkpoint files, the cache folder, predict 
   const { inception, data } = await setup();
   const dir = path.join(scratch("raw-errors"), "run");
   await retrainFinalLayer(inception, data, { ...quiet, epochs: 1, checkpointDir: dir });
-  const four = await syntheticShapes({ classes: 4, perClass: 8, size: 64, seed: 5, dir: path.join(scratch("four-classes"), "set") });
+  const four = await syntheticShapes({ classes: 4, perClass: 8, imageSize: 64, seed: 5, dir: path.join(scratch("four-classes"), "set") });
   await assert.rejects(retrainFinalLayer(inception, four, { ...quiet, checkpointDir: dir, resume: true }), /it has 3 classes \(circle, square, triangle\), the data set 4/);
   const history = path.join(dir, "history.json");
   const good = fs.readFileSync(history);

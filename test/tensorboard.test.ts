@@ -15,7 +15,7 @@ let shared: { inception: Inception; data: ImageFolder } | null = null;
 async function setup() {
   shared ??= {
     inception: await loadInceptionV3({ weights: "bundled", inputSize: 75 }),
-    data: await syntheticShapes({ classes: 3, perClass: 8, size: 64, dir: path.join(scratch("tensorboard-data"), "set") }),
+    data: await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, dir: path.join(scratch("tensorboard-data"), "set") }),
   };
   return shared;
 }

@@ -15,7 +15,7 @@ let shared: { inception: Inception; data: ImageFolder } | null = null;
 async function setup() {
   shared ??= {
     inception: await loadInceptionV3({ weights: "bundled", inputSize: 96 }),
-    data: await syntheticShapes({ classes: 4, perClass: 30, size: 96, seed: 2, dir: dataDir }),
+    data: await syntheticShapes({ classes: 4, perClass: 30, imageSize: 96, seed: 2, dir: dataDir }),
   };
   return shared;
 }
@@ -25,11 +25,11 @@ test("on generated shapes with bundled weights: retraining beats scratch on the 
   const { inception, data } = await setup();
   const retrained = await retrainFinalLayer(inception, data, { ...quiet, epochs: 30, batchSize: 16 });
   const budget = retrained.info.seconds;
-  const scratchRun = await trainFromScratch(data, { ...quiet, inputSize: 96, layer: "mixed7", epochs: 1000, batchSize: 16, maxSeconds: budget });
+  const scratchRun = await trainFromScratch(inception, data, { ...quiet, layer: "mixed7", epochs: 1000, batchSize: 16, maxSeconds: budget });
   const tuned = await fineTune(inception, data, { ...quiet, warmupEpochs: 30, warmupLearningRate: 1e-3, epochs: 3, unfreezeFrom: "mixed6", batchSize: 16 });
   const [r, s, f] = await Promise.all([retrained.evaluate(), scratchRun.evaluate(), tuned.evaluate()]);
   t.diagnostic(`test accuracy: retrain ${r.accuracy.toFixed(3)} in ${budget.toFixed(1)} s; scratch ${s.accuracy.toFixed(3)} in ${scratchRun.info.seconds.toFixed(1)} s (${scratchRun.history.epochs.length} epochs); fine-tune ${f.accuracy.toFixed(3)} in ${tuned.info.seconds.toFixed(1)} s`);
-  assert.ok(scratchRun.info.outOfTime, "scratch training stopped on the time budget");
+  assert.equal(scratchRun.info.stopReason, "time budget reached", "scratch training stopped on the time budget");
   assert.ok(r.accuracy > s.accuracy, `retrain ${r.accuracy} vs scratch ${s.accuracy}`);
   assert.ok(f.accuracy >= r.accuracy, `fine-tune ${f.accuracy} vs retrain ${r.accuracy}`);
   assert.ok(r.accuracy >= 0.7, `retrain accuracy ${r.accuracy}`);
@@ -48,7 +48,7 @@ for (const mode of ["retrain-final-layer", "fine-tune", "from-scratch"] as const
         ? await retrainFinalLayer(inception, data, options)
         : mode === "fine-tune"
           ? await fineTune(inception, data, options)
-          : await trainFromScratch(data, { ...options, inputSize: 75, layer: "mixed2" });
+          : await trainFromScratch(await loadInceptionV3({ weights: null, inputSize: 75 }), data, { ...quiet, epochs: 3, batchSize: 16, callbacks: options.callbacks, layer: "mixed2" });
     assert.equal(counts.length, 3);
     assert.equal(counts[2], counts[0], `tensors per epoch: ${counts.join(", ")}`);
     assert.ok(run.history.steps.every((s) => Number.isFinite(s.loss)));
@@ -148,7 +148,7 @@ test("interrupting the kernel stops at a step boundary and keeps history and bes
       child.kill("SIGINT");
     }
   });
-  assert.equal(json.info.interrupted, true);
+  assert.equal(json.info.stopReason, "interrupted");
   assert.ok(json.steps >= 3 && json.steps < 50 * 9, `steps ${json.steps}`);
 });
 
@@ -186,7 +186,7 @@ test("evaluate, predict, save and load give one consistent classifier", async ()
     assert.equal(again[i].label, predictions[i].label);
     assert.ok(Math.abs(again[i].probability - predictions[i].probability) < 1e-4);
   }
-  const reloadedEvaluation = await loaded.evaluate(data);
+  const reloadedEvaluation = await loaded.evaluate({ data });
   assert.equal(reloadedEvaluation.accuracy, evaluation.accuracy);
   await assert.rejects(run.predict("/nonexistent.jpg"), /no such image file/);
   assert.match(run.toText(), /retrain-final-layer/);

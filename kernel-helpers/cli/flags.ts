@@ -7,8 +7,8 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { CUT_LAYERS, type CutLayer, MIN_INPUT_SIZE } from "../network/inception";
 import { PRECISION_OPTIONS, type PrecisionOption } from "../runtime/precision";
-import { closest } from "../train/options";
-import { type Mode, MODES, RECIPES } from "../train/recipes";
+import { closest } from "../util/options";
+import { type Mode, MODES, RECIPES } from "../train/modes/recipes";
 
 /** A flag's value is wrong: exit status 2, the message names the flag. */
 export class UsageError extends Error {}

@@ -6,9 +6,9 @@
 import * as path from "path";
 import { ImageFolder } from "../data/image-folder";
 import { precisionFor } from "../runtime/precision";
-import type { EpochRecord } from "../train/loop";
-import { resolve, type TrainOptions } from "../train/options";
-import { RECIPES } from "../train/recipes";
+import type { EpochRecord } from "../train/loop/loop";
+import { resolve, type TrainOptions } from "../train/modes/options";
+import { RECIPES } from "../train/modes/recipes";
 import { checkFlags, type Command, parseFlags, RETRAIN_PY, usage, UsageError } from "./flags";
 import { checkOutputFiles, checkOutputFolders, labelsText, tensorboardCommand, writeOutputFile } from "./outputs";
 
@@ -94,7 +94,7 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
 
   loadLibrary();
   const { imagenetAvailable, loadInceptionV3 } = await import("../network/model");
-  const { fineTune, retrainFinalLayer, trainFromScratch } = await import("../train/modes");
+  const { fineTune, retrainFinalLayer, trainFromScratch } = await import("../train/modes/modes");
   const pretrained = command.mode !== "from-scratch";
   let weights = command.weights;
   let weightsWhy = weights === undefined ? "" : " (--weights)";
@@ -112,13 +112,13 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
     }
   }
   console.log(`Data: ${data.classes.length} classes, ${data.files().length} images in ${data.dir} (${trainImages} training, ${data.files("validation").length} validation, ${data.files("test").length} test)`);
-  const inception = pretrained ? await loadInceptionV3({ weights, inputSize: command.inputSize, precision: command.precision }) : null;
+  const inception = await loadInceptionV3({ weights: pretrained ? weights : null, inputSize: command.inputSize, precision: command.precision, seed: command.seed });
   console.log(
-    inception
+    pretrained
       ? `Weights: ${inception.source.description}${weightsWhy}.${inception.source.provenance === weights ? "" : ` ${inception.source.provenance}`}`
       : `Weights: random (from-scratch), seed ${command.seed}${given.seed === undefined ? " (the default; --seed to change)" : " (--seed)"}.`,
   );
-  const network = inception ? `Inception-v3 cut at ${inception.source.layer} (where these weights' features transfer best)` : "Inception-v3, all of it";
+  const network = pretrained ? `Inception-v3 cut at ${inception.source.layer} (where these weights' features transfer best)` : "Inception-v3, all of it";
   console.log(`Network: ${network}, input ${command.inputSize}x${command.inputSize}${given.input_size === undefined ? " (the default; --input_size 75 and up trains faster)" : " (--input_size)"}.`);
   const precision = precisionFor(command.precision);
   console.log(`Precision: ${precision.precision} (${precision.reason})${precision.precision === "float32" ? "" : "; --precision float32 turns it off"}.${precision.warning ? ` Note: ${precision.warning}` : ""}`);
@@ -136,13 +136,8 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
     liveChart: false,
     callbacks: { onEpochEnd: (e) => void (plan.shown(e.epoch) && console.log(epochLine(e, plan.totalEpochs))) },
   };
-  const train = () =>
-    command.mode === "from-scratch"
-      ? trainFromScratch(data, { ...options, inputSize: command.inputSize })
-      : command.mode === "fine-tune"
-        ? fineTune(inception!, data, options)
-        : retrainFinalLayer(inception!, data, options);
-  const trained = await train().catch((error: Error) => {
+  const train = command.mode === "from-scratch" ? trainFromScratch : command.mode === "fine-tune" ? fineTune : retrainFinalLayer;
+  const trained = await train(inception, data, options).catch((error: Error) => {
     // Another run took the log folder since the flags were checked: the library refuses it before any work.
     throw /^tensorboard: /.test(error.message) ? new UsageError(error.message.replace(/^tensorboard: /, "--summaries_dir: ")) : error;
   });
@@ -157,8 +152,8 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
   }
   const models: [string | undefined, (dir: string) => Promise<string>][] = [
     [outputs.output_dir, (dir) => trained.save(dir)],
-    [outputs.keras_dir, (dir) => trained.export(dir, { format: "keras" })],
-    [outputs.saved_model_dir, (dir) => trained.export(dir, { format: "savedmodel" })],
+    [outputs.keras_dir, async (dir) => (await trained.export(dir, { format: "keras" })).dir],
+    [outputs.saved_model_dir, async (dir) => (await trained.export(dir, { format: "savedmodel" })).dir],
   ];
   for (const [dir, write] of models) if (dir) console.log(`Written: ${await write(dir)}`);
   if (outputs.output_labels) console.log(writeOutputFile(outputs.output_labels, labelsText(data.classes), "output_labels"));

@@ -5,7 +5,7 @@
 // TensorBoard folder holds one run, and no output may be given twice or inside another one's folder.
 import * as fs from "fs";
 import * as path from "path";
-import { checkLogFolder } from "../train/tensorboard";
+import { checkLogFolder } from "../train/classifier/tensorboard";
 import { checkWritableFolder } from "../util/atomic";
 import { checkExactFile, checkFolderWritable, writeExactFile } from "../util/exact-file";
 import { type Command, type OutputFlag, UsageError } from "./flags";

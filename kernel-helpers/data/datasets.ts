@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
 import { cacheDir, cachedDownload, downloadable } from "../util/download";
+import { checkOptions, rule } from "../util/options";
 import { seededRandom } from "../util/random";
 import { datasetFolder } from "./dataset-folder";
 import { imageFolder, type ImageFolder, type ImageFolderOptions } from "./image-folder";
@@ -46,12 +47,14 @@ export async function flowers(options: ImageFolderOptions = {}): Promise<ImageFo
   return imageFolder(root, options);
 }
 
+const SYNTHETIC_RULES = { classes: rule.whole(2, 10), perClass: rule.whole(1), imageSize: rule.whole(16, 4096), seed: rule.whole(0), dir: rule.text("give a folder path."), folderOptions: rule.object() };
+
 export interface SyntheticOptions {
   /** How many classes: syntheticShapes takes 2 to 10 from its list. */
   classes?: number;
   perClass?: number;
-  /** Image side in pixels. */
-  size?: number;
+  /** The generated images' side in pixels (the network resizes them to its inputSize). */
+  imageSize?: number;
   seed?: number;
   /** Where to write; default a folder in the cache named after the options. */
   dir?: string;
@@ -62,15 +65,16 @@ export interface SyntheticOptions {
  * A deterministic generated data set: `perClass` images of each shape as JPEG class folders, written
  * once (datasetFolder) and read as an image folder. The same options always give the same images.
  */
-async function generatedSet(generator: string, shapes: Record<string, Inside>, options: SyntheticOptions, defaults: { perClass: number; size: number }): Promise<ImageFolder> {
-  const { perClass = defaults.perClass, size = defaults.size, seed = 0 } = options;
-  if (!Number.isInteger(perClass) || perClass < 1) throw new Error(`perClass is ${perClass}: use a whole number of at least 1.`);
-  if (!Number.isInteger(size) || size < 16) throw new Error(`size is ${size}: use at least 16 pixels.`);
+async function generatedSet(generator: string, shapes: Record<string, Inside>, options: SyntheticOptions, defaults: { perClass: number; imageSize: number }): Promise<ImageFolder> {
+  checkOptions(options, SYNTHETIC_RULES, generator);
+  const { perClass = defaults.perClass, imageSize: size = defaults.imageSize, seed = 0 } = options;
+
   const names = Object.keys(shapes);
   const slug = generator === "syntheticShapes" ? `shapes-${names.length}x${perClass}` : `${generator}-${perClass}`;
   const dir = options.dir ?? path.join(cacheDir("datasets"), `${slug}-${size}px-seed${seed}`);
   const fileName = (name: string, i: number) => path.join(name, `${name.replace(/ /g, "_")}_${String(i).padStart(4, "0")}.jpg`);
   const made = await datasetFolder(dir, {
+    // "size" as earlier versions named it in the marker, so their folders are still recognised.
     description: { generator, classes: names.length, perClass, size, seed },
     files: names.flatMap((name) => Array.from({ length: perClass }, (_, i) => fileName(name, i))),
     fill: async (tmp) => {
@@ -91,11 +95,11 @@ async function generatedSet(generator: string, shapes: Record<string, Inside>, o
  * Generated shapes and textures (circle, square, triangle, star, ...): pretrained features separate
  * them well, so retraining the final layer is enough here.
  */
-export function syntheticShapes(options: SyntheticOptions = {}): Promise<ImageFolder> {
+export async function syntheticShapes(options: SyntheticOptions = {}): Promise<ImageFolder> {
   const { classes = 6 } = options;
   const names = Object.keys(SHAPES);
   if (!Number.isInteger(classes) || classes < 2 || classes > names.length) throw new Error(`classes is ${classes}: use 2 to ${names.length}.`);
-  return generatedSet("syntheticShapes", Object.fromEntries(names.slice(0, classes).map((n) => [n, SHAPES[n]])), options, { perClass: 40, size: 128 });
+  return generatedSet("syntheticShapes", Object.fromEntries(names.slice(0, classes).map((n) => [n, SHAPES[n]])), options, { perClass: 40, imageSize: 128 });
 }
 
 /**
@@ -105,7 +109,9 @@ export function syntheticShapes(options: SyntheticOptions = {}): Promise<ImageFo
  * 0.25; on the shapes 1.00); a fine-tuned network learns the difference. Here fine-tuning wins.
  * Never train on it with flipLeftRight distortions: a flip turns one class into another.
  */
-export function syntheticMirrors(options: Omit<SyntheticOptions, "classes"> = {}): Promise<ImageFolder> {
+export async function syntheticMirrors(options: Omit<SyntheticOptions, "classes"> = {}): Promise<ImageFolder> {
+  const { classes: _, ...rules } = SYNTHETIC_RULES;
+  checkOptions(options, rules, "syntheticMirrors"); // four classes always: two glyphs and their mirror images
   const shapes = Object.fromEntries(Object.entries(GLYPHS).flatMap(([name, glyph]) => [[name, glyph], [`${name} mirrored`, mirrored(glyph)]]));
-  return generatedSet("syntheticMirrors", shapes, options, { perClass: 150, size: 128 });
+  return generatedSet("syntheticMirrors", shapes, options, { perClass: 150, imageSize: 128 });
 }

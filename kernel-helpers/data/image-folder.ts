@@ -5,9 +5,10 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { Displayable, escapeHtml, Table } from "../display/display";
-import { decodeBatch, decodeFile } from "../network/decode";
+import { decodeBatch, thumbnail } from "../network/decode";
 import { tf } from "../runtime/tf";
 import { writeExactFile } from "../util/exact-file";
+import { checkOptions, rule } from "../util/options";
 import { shuffleInPlace } from "../util/random";
 
 export type Split = "train" | "validation" | "test";
@@ -22,6 +23,9 @@ export interface ImageFolderOptions {
   /** Classes with fewer images get a warning (retrain.py: 20). */
   minImagesPerClass?: number;
 }
+
+const FOLDER_RULES = { validationPercent: rule.between(0, 99.999), testPercent: rule.between(0, 99.999), maxFileBytes: rule.positive(), minImagesPerClass: rule.whole(0) };
+const BATCH_RULES = { batchSize: rule.whole(1), inputSize: rule.whole(1), shuffle: rule.boolean(), seed: rule.whole(-Number.MAX_SAFE_INTEGER), prefetch: rule.whole(0) };
 
 export interface ImageFile {
   path: string;
@@ -142,8 +146,8 @@ export interface Batch {
 
 export interface BatchOptions {
   batchSize?: number;
-  /** Side of the decoded images (the model's input size). */
-  size?: number;
+  /** Side of the decoded images: the network's input size. */
+  inputSize?: number;
   shuffle?: boolean;
   seed?: number;
   /** Batches decoded ahead while the current one is used. */
@@ -156,6 +160,8 @@ export class ImageFolder extends Displayable {
   readonly skipped: SkippedFile[] = [];
   readonly warnings: string[] = [];
   private readonly entries: ImageFile[];
+  /** The paths of `entries`, for holds(). */
+  private readonly present: Set<string>;
   private samples: { label: string; images: string[] }[] = [];
 
   constructor(
@@ -163,10 +169,8 @@ export class ImageFolder extends Displayable {
     readonly options: ImageFolderOptions = {},
   ) {
     super();
+    checkOptions(options, FOLDER_RULES, "imageFolder");
     const { validationPercent = 10, testPercent = 10, maxFileBytes = 50e6, minImagesPerClass = 20 } = options;
-    for (const [name, value] of Object.entries({ validationPercent, testPercent })) {
-      if (!(value >= 0 && value < 100)) throw new Error(`${name} is ${value}: use a percentage from 0 to 99.`);
-    }
     if (validationPercent + testPercent >= 100) throw new Error(`validationPercent + testPercent is ${validationPercent + testPercent}: leave some images for training (under 100).`);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder. Give a folder with one sub-folder of images per class.`);
 
@@ -223,6 +227,8 @@ export class ImageFolder extends Displayable {
     this.entries = this.classes.flatMap((label, index) =>
       byLabel.get(label)!.map((file) => ({ path: file, label: index, split: splitOf(file, validationPercent, testPercent) })),
     );
+    this.present = new Set(this.entries.map((e) => e.path));
+    this.warnings.push(...sharedImages(this.entries, this.classes));
     for (const warning of this.warnings) console.warn(`imageFolder: ${warning}`);
   }
 
@@ -262,10 +268,16 @@ export class ImageFolder extends Displayable {
     return writeExactFile(path.resolve(file), this.splitCsv(), "writeSplit");
   }
 
+  /** Whether the data set holds this file still (not reported bad since it was listed). */
+  holds(file: string): boolean {
+    return this.present.has(file);
+  }
+
   /** Moves a failed file from the data set to `skipped` (decode errors found while streaming). */
   reportBadFile(file: string, reason: string): void {
     const index = this.entries.findIndex((e) => e.path === file);
     if (index >= 0) this.entries.splice(index, 1);
+    this.present.delete(file);
     if (!this.skipped.some((s) => s.path === file)) this.skipped.push({ path: file, reason });
   }
 
@@ -275,12 +287,13 @@ export class ImageFolder extends Displayable {
    * left out of the batch and recorded in `skipped`. The caller disposes each batch's tensors.
    */
   async *batches(split: Split, options: BatchOptions = {}): AsyncGenerator<Batch> {
-    const { batchSize = 32, size = 299, shuffle = false, seed = 0, prefetch = 2 } = options;
+    checkOptions(options, BATCH_RULES, "batches");
+    const { batchSize = 32, inputSize = 299, shuffle = false, seed = 0, prefetch = 2 } = options;
     const examples = this.examples(split);
     if (shuffle) shuffleInPlace(examples, seed);
     const chunks: ImageFile[][] = [];
     for (let i = 0; i < examples.length; i += batchSize) chunks.push(examples.slice(i, i + batchSize));
-    const decode = (chunk: ImageFile[]) => decodeBatch(chunk.map((e) => e.path), size).then((result) => ({ chunk, ...result }));
+    const decode = (chunk: ImageFile[]) => decodeBatch(chunk.map((e) => e.path), inputSize).then((result) => ({ chunk, ...result }));
     const pending = chunks.slice(0, prefetch + 1).map(decode);
     for (let next = pending.length; pending.length > 0; next++) {
       const { chunk, images, decoded, failed } = await pending.shift()!;
@@ -321,7 +334,7 @@ export class ImageFolder extends Displayable {
     this.samples = await Promise.all(
       this.classes.map(async (label, index) => {
         const files = this.entries.filter((e) => e.label === index).slice(0, samplesPerClass);
-        const images = await Promise.all(files.map((e) => thumbnailDataUrl(e.path, size).catch(() => null)));
+        const images = await Promise.all(files.map((e) => thumbnail(e.path, { size }).catch(() => null)));
         return { label, images: images.filter((i): i is string => i !== null) };
       }),
     );
@@ -341,14 +354,28 @@ export class ImageFolder extends Displayable {
   }
 }
 
-async function thumbnailDataUrl(file: string, size: number): Promise<string> {
-  const pixels = tf.tensor3d(await decodeFile(file, size), [size, size, 3], "int32");
-  try {
-    const jpeg = await tf.node.encodeJpeg(pixels, "rgb", 85);
-    return `data:image/jpeg;base64,${Buffer.from(jpeg).toString("base64")}`;
-  } finally {
-    pixels.dispose();
+/**
+ * One warning line for files that are the same file under two classes (a class folder linking into a sibling):
+ * their images would be trained under both labels.
+ */
+function sharedImages(entries: ImageFile[], classes: string[]): string[] {
+  const byReal = new Map<string, Set<number>>();
+  for (const e of entries) {
+    const real = fs.realpathSync(e.path);
+    byReal.set(real, (byReal.get(real) ?? new Set()).add(e.label));
   }
+  const pairs = new Map<string, number>();
+  for (const labels of byReal.values()) {
+    if (labels.size < 2) continue;
+    const key = [...labels].map((l) => `"${classes[l]}"`).join(" and ");
+    pairs.set(key, (pairs.get(key) ?? 0) + 1);
+  }
+  return oneLine(
+    [...pairs],
+    ([names, count]) => `classes ${names} hold the same ${count} image file${count > 1 ? "s" : ""} (a folder linking into another?): each is trained under both labels. Remove the link, or give each class its own images.`,
+    (names) => `classes share image files (folders linking into others?), each trained under two labels: ${names}. Remove the links, or give each class its own images.`,
+    ([names, count]) => `${names} (${count})`,
+  );
 }
 
 /**

@@ -6,8 +6,7 @@
 //  - a standalone HTML file (saveHtml), library inlined.
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as path from "path";
-import { Displayable, escapeHtml, inKernel, LiveOutput } from "./display";
+import { Displayable, inKernel, LiveOutput } from "./display";
 
 export interface Figure {
   data: Record<string, unknown>[];
@@ -70,12 +69,9 @@ export class Chart extends Displayable {
     return `Chart: ${this.title} (${this.figure.data.length} traces)`;
   }
 
-  /** Writes a standalone HTML page with plotly.js inlined; opens offline in any browser. */
-  saveHtml(file: string): string {
-    const target = path.resolve(file);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(this.title)}</title></head><body>${plotlyHtml(this.figure, true)}</body></html>`);
-    return target;
+  /** The chart with plotly.js inlined, for saveHtml's standalone page. */
+  protected standaloneHtml(): string {
+    return plotlyHtml(this.figure, true);
   }
 }
 

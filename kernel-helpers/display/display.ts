@@ -3,6 +3,8 @@
 // from their inspect hook, so `run` alone on the last line of a cell shows a table or chart.
 // Outside a kernel (scripts, tests) the same objects print as plain text.
 import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import { inspect } from "util";
 
 export type MimeBundle = Record<string, unknown>;
@@ -55,6 +57,29 @@ export abstract class Displayable {
     return `<pre>${escapeHtml(this.toText())}</pre>`;
   }
 
+  /** The page saveHtml writes (a chart adds plotly.js to it). */
+  protected standaloneHtml(): string {
+    return this.toHTML();
+  }
+
+  /**
+   * Writes this output as a standalone HTML page, whole or not at all (charts carry plotly.js inside): it opens
+   * offline in any browser. Returns the file's absolute path.
+   */
+  saveHtml(file: string): string {
+    const target = path.resolve(file);
+    const title = escapeHtml(this.toText().split("\n")[0].slice(0, 120));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    try {
+      fs.writeFileSync(tmp, `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${this.standaloneHtml()}</body></html>`);
+      fs.renameSync(tmp, target);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+    return target;
+  }
+
   /** Shows this object as a notebook output now (or prints it outside a kernel). */
   show(): void {
     if (!displayBundle(this.toMimeBundle())) console.log(this.toText());
@@ -87,10 +112,6 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
-/** A parameter count as people read it: 4,614 or 3.83M (never "0.00M" for a head of a few thousand weights). */
-export function formatCount(count: number): string {
-  return count < 1e5 ? count.toLocaleString("en-US") : `${(count / 1e6).toFixed(2)}M`;
-}
 
 export type Cell = string | number | null | undefined;
 

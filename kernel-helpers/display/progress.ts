@@ -1,16 +1,8 @@
 // Live progress for long work: an in-place bar in the notebook (one output, updated at most every
 // 300 ms), a carriage-return line on a terminal, silence in pipes and tests.
 import { escapeHtml, inKernel, LiveOutput } from "./display";
+import { formatDuration } from "./format";
 
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  // Below 10 s two significant digits: a GPU's estimate of 0.4 s must not read "0 s".
-  if (seconds < 10) return `${Number(seconds.toPrecision(2))} s`;
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
-}
 
 export class Progress {
   private readonly output = new LiveOutput();

@@ -1,16 +1,17 @@
 // The three modes (and the partial fine-tune between them) on the same split and budget, side by side:
 // accuracy, wall time, time to a target accuracy, throughput and compute per image.
 import * as path from "path";
-import { Displayable, escapeHtml, formatCount, Table } from "../display/display";
-import type { Evaluation } from "../train/evaluation";
+import { Displayable, escapeHtml, Table } from "../display/display";
+import { formatCount, formatFlops } from "../display/format";
+import type { Evaluation } from "../train/classifier/evaluation";
 import type { ImageFolder } from "../data/image-folder";
 import { BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
-import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes";
-import { checkNames } from "../train/options";
-import type { TrainOptions } from "../train/options";
-import { type Mode, MODES, plan, type Plan } from "../train/recipes";
-import { formatFlops, type TrainingRun } from "../train/run";
+import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes/modes";
+import { checkModeTakes, MODE_ONLY, TRAIN_RULES, type TrainOptions } from "../train/modes/options";
+import { checkNames, checkOptions, rule } from "../util/options";
+import { type Mode, MODES, plan, type Plan } from "../train/modes/recipes";
+import type { TrainingRun } from "../train/modes/run";
 import { withScratchFolder } from "../util/scratch";
 
 /**
@@ -49,6 +50,14 @@ export interface CompareOptions extends TrainOptions {
   /** What the data set is called in tables and the verdict (default: its folder's name). */
   name?: string;
 }
+
+const COMPARE_RULES = {
+  ...TRAIN_RULES,
+  modes: rule.list(rule.any(), "give a list of modes, such as [\"retrain-final-layer\", { mode: \"fine-tune\", unfreezeFrom: \"mixed6\" }]."),
+  perMode: rule.object(),
+  targetAccuracy: rule.between(0, 1),
+  name: rule.text("give a name."),
+};
 
 export interface ComparisonRow {
   mode: Mode;
@@ -220,9 +229,14 @@ export function comparisonRow(entry: CompareEntry, label: string, run: TrainingR
  * evaluates each on the test split. `inception` must be pretrained; it is left unchanged.
  */
 export async function compareModes(inception: Inception, data: ImageFolder, options: CompareOptions = {}): Promise<Comparison> {
+  checkOptions(options, COMPARE_RULES, "compareModes");
   const { perMode = {}, targetAccuracy = 0.8, name = path.basename(data.dir), ...rest } = options;
   const { modes: given, ...shared } = rest;
   checkNames(perMode, MODES, "perMode");
+  for (const [mode, own] of Object.entries(perMode) as [Mode, TrainOptions][]) {
+    checkOptions(own, TRAIN_RULES, `perMode["${mode}"]`);
+    checkModeTakes(mode, own);
+  }
   const layer: CutLayer = shared.layer ?? inception.source.layer;
   const modes = given ?? defaultEntries(shared.unfreezeFrom && shared.unfreezeFrom !== "all" ? shared.unfreezeFrom : topBlock(layer));
   const plans = modes.map((entry) => entryPlan(entry, layer, shared)); // a bad entry fails before any work
@@ -231,13 +245,11 @@ export async function compareModes(inception: Inception, data: ImageFolder, opti
   await withScratchFolder("compare", async (caches) => {
     for (const [i, entry] of modes.entries()) {
       const { mode, label, options: made } = plans[i];
-      const o: TrainOptions = { ...shared, layer, cacheDir: path.join(caches, String(i)), ...made, ...perMode[mode] };
-      const run =
-        mode === "retrain-final-layer"
-          ? await retrainFinalLayer(inception, data, o)
-          : mode === "fine-tune"
-            ? await fineTune(inception, data, o)
-            : await trainFromScratch(data, { ...o, inputSize: shared.inputSize ?? inception.inputSize });
+      // The shared options each mode takes (a warm-up is a fine-tune's, a feature cache not a run from scratch's).
+      const takes = Object.fromEntries(Object.entries({ ...shared, layer, cacheDir: path.join(caches, String(i)) }).filter(([option]) => MODE_ONLY[option as keyof TrainOptions]?.modes.includes(mode) ?? true));
+      const o: TrainOptions = { ...takes, ...made, ...perMode[mode] };
+      const train = mode === "retrain-final-layer" ? retrainFinalLayer : mode === "fine-tune" ? fineTune : trainFromScratch;
+      const run = await train(inception, data, o);
       rows.push(comparisonRow(entry, label, run, await run.evaluate(), targetAccuracy));
     }
   });

@@ -1,23 +1,29 @@
-// How long would each mode take on a whole data set, on this machine? Measure the three kinds of work
-// (a frozen forward pass, a training step through the top blocks, a training step through everything)
-// and multiply by what each recipe does. Turns "2-3 hours vs a day" into computed numbers.
+// How long would each mode take on a whole data set, on this machine? Measure the kinds of work (a frozen
+// forward pass, a training step through the top blocks, a training step through everything) and multiply by
+// what each recipe does. Turns "2-3 hours vs a day" into computed numbers. GPUs are priced from their published,
+// measured Inception-v3 training throughput (GPUS: each with its source and year), not from a share of peak.
 import * as os from "os";
 import { Displayable, escapeHtml, Table } from "../display/display";
-import { type Block, type CutLayer } from "../network/inception";
-import { type Inception, loadInceptionV3, resolvePrecision } from "../network/model";
-import { formatDuration } from "../display/progress";
-import { tf } from "../runtime/tf";
+import { formatDuration } from "../display/format";
+import { type Block, type CutLayer, CUT_LAYERS } from "../network/inception";
+import { type Inception, loadInceptionV3 } from "../network/model";
 import { currentBuild, visibleGpu } from "../runtime/build";
-import { CompiledFunction, inferenceGraphs } from "../runtime/graph";
-import type { Precision, PrecisionOption } from "../runtime/precision";
-import { classifierModels, Head } from "../train/classifier";
-import { Optimizer, type OptimizerName } from "../train/optimizers";
-import { blocksUpTo, type Mode, plan, RECIPES } from "../train/recipes";
-import { blockFlops, headStep, lossScalingFor, networkStep, setTrainable } from "../train/phases";
+import { inferenceGraphs } from "../runtime/graph";
+import { type Precision, type PrecisionChoice, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../runtime/precision";
+import { tf } from "../runtime/tf";
+import { checkOptions, OptionError, rule } from "../util/options";
+import { classifierModels, Head } from "../train/classifier/classifier";
+import { Optimizer, OPTIMIZERS, type OptimizerName } from "../train/loop/optimizers";
+import { networkStep } from "../train/modes/forward";
+import { headStep } from "../train/modes/head-phase";
+import { blockFlops, lossScalingFor, setTrainable } from "../train/modes/phase";
+import { blocksUpTo, type Mode, MODES, plan, RECIPES } from "../train/modes/recipes";
 
 export interface Throughput {
   inputSize: number;
   batchSize: number;
+  /** Where the head attached: the work measured is the network up to here. */
+  layer: CutLayer;
   /** Images per second through the frozen network to the pooled features (bottleneck extraction). */
   forward: number;
   /** Images per second through the network and the head in inference (validation after each epoch). */
@@ -28,19 +34,13 @@ export interface Throughput {
   trainTop: number;
   /** The same step on the frozen blocks' output read back (the frozen-bottom cache: epochs after the first). */
   trainTopCached: number;
-  /** Images per second of a training step that trains every layer. */
+  /** Images per second of a training step that trains every layer up to `layer`. */
   trainAll: number;
   unfreezeFrom: CutLayer;
   /** Floating-point operations per image of each kind of work (the model summary's, as training counts them). */
   flops: { forward: number; trainTop: number; trainTopCached: number; trainAll: number };
   /** The precision the network's work ran at, and why. */
-  precision: Precision;
-  precisionReason: string;
-  /**
-   * Operations per second of this machine's own convolution kernel at that precision (a 3x3 convolution,
-   * 16x35x35x288 to 384, best of several runs): the most a training step can reach here.
-   */
-  peakFlops: number;
+  precision: PrecisionChoice;
   /** What measured: the GPU's name under the GPU build, else the CPU's. */
   device: string;
   /** Measured on a GPU: the table then has no GPU estimates beside it (a measurement beats an estimate). */
@@ -56,13 +56,12 @@ async function timeSteps(step: () => unknown, steps: number): Promise<number> {
 }
 
 export interface ThroughputOptions {
-  /** Measure on a copy of this network (its input size, preprocessing and cut); default a random one. */
-  network?: Inception;
+  /** Image side to measure at (default the network's). */
   inputSize?: number;
   batchSize?: number;
   steps?: number;
   unfreezeFrom?: CutLayer;
-  /** Where the head attaches (default: the network's recommended cut). */
+  /** Where the head attaches (default: the network's recommended cut; "mixed10" for the whole network). */
   layer?: CutLayer;
   classes?: number;
   optimizer?: OptimizerName;
@@ -70,52 +69,40 @@ export interface ThroughputOptions {
   /** The precision to measure at (default: the network's, "auto"): measure the precision that will run. */
   precision?: PrecisionOption;
 }
+const THROUGHPUT_RULES = {
+  inputSize: rule.whole(75),
+  batchSize: rule.whole(1),
+  steps: rule.whole(1),
+  unfreezeFrom: rule.oneOf(CUT_LAYERS),
+  layer: rule.oneOf(CUT_LAYERS),
+  classes: rule.whole(2),
+  optimizer: rule.oneOf(OPTIMIZERS),
+  seed: rule.whole(0),
+  precision: rule.oneOf(PRECISION_OPTIONS),
+};
 
 /**
- * The rate of one large convolution at `precision`, as a graph, best of `runs`: the kernel that dominates
- * Inception-v3, so a whole training step's rate (counting its convolutions' operations) stays below it.
+ * Measures throughput on this machine for the steps a run of `inception` takes: its architecture (pixel
+ * scaling, cut), at its input size or `inputSize`, the same head, optimizer and split, so a run of the same
+ * shape afterwards finds these recorded graphs. Speed does not depend on the weights' values: it measures on a
+ * network of the same shape with random weights, and `inception` stays as it is. A few steps each after two
+ * warm-up steps: seconds at 75 px, a minute at 299.
  */
-export function measureConvolutionPeak(precision: Precision, runs = 5): number {
-  const filter = tf.variable(tf.randomNormal([3, 3, 288, 384], 0, 0.05), false);
-  const x = tf.randomNormal([16, 35, 35, 288]);
-  const convolve = new CompiledFunction(([input]) => [tf.conv2d(input as tf.Tensor4D, filter as tf.Tensor4D, 1, "same")], { variables: () => [filter], precision });
-  try {
-    const once = () => {
-      const started = performance.now();
-      const [y] = convolve.run([x]);
-      // A scalar out: reading 30 MB back into JavaScript would cost as much as the convolution.
-      tf.tidy(() => tf.sum(y).dataSync());
-      y.dispose();
-      return (performance.now() - started) / 1000;
-    };
-    once();
-    const best = Math.min(...Array.from({ length: runs }, once));
-    return (2 * 16 * 35 * 35 * 3 * 3 * 288 * 384) / best;
-  } finally {
-    convolve.dispose();
-    tf.dispose([filter, x]);
-  }
-}
-
-/**
- * Measures throughput on this machine for the steps a run takes: the same head, optimizer and split, so a
- * run of the same shape afterwards finds these recorded graphs. Speed does not depend on the weights'
- * values. A few steps each after two warm-up steps: seconds at 75 px, a minute at 299.
- */
-export async function measureThroughput(options: ThroughputOptions = {}): Promise<Throughput> {
+export async function measureThroughput(inception: Inception, options: ThroughputOptions = {}): Promise<Throughput> {
+  checkOptions(options, THROUGHPUT_RULES, "measureThroughput");
   const { batchSize = 8, steps = 3, unfreezeFrom = "mixed7", classes = 5, optimizer = "adam", seed = 0 } = options;
-  const inception = options.network ? await options.network.clone() : await loadInceptionV3({ weights: null, inputSize: options.inputSize ?? 299, seed: 1 });
-  const { inputSize } = inception;
+  const inputSize = options.inputSize ?? inception.inputSize;
   const layer = options.layer ?? inception.source.layer;
+  if (CUT_LAYERS.indexOf(unfreezeFrom) > CUT_LAYERS.indexOf(layer)) throw new OptionError("unfreezeFrom", `unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
   const choice = resolvePrecision(options.precision ?? inception.precisionOption);
+  const network = await loadInceptionV3({ weights: null, inputSize, preprocessing: inception.source.preprocessing, seed: 1 });
   const precision = choice.precision;
   const head = new Head(classes, 0.2, seed);
-  const models = classifierModels(inception, layer, head);
+  const models = classifierModels(network, layer, head);
   const logitsModel = models.full.logitsModel;
   const x = tf.randomUniform([batchSize, inputSize, inputSize, 3], 0, 255);
   const y = tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % classes), "int32");
-  const peakBefore = measureConvolutionPeak(precision);
-  const forwardSeconds = await timeSteps(async () => (await inception.features(x, { batchSize, layer, precision })).dispose(), steps);
+  const forwardSeconds = await timeSteps(async () => (await network.features(x, { batchSize, layer, precision })).dispose(), steps);
   // A run's other graphs, run here too so that a run of this shape afterwards records nothing: the
   // validation pass, and the head's step on features.
   const validation = inferenceGraphs(logitsModel, true, precision);
@@ -131,9 +118,9 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   headOptimizer.dispose();
   // The training step the modes take: frozen bottom outside the tape, then loss and update on the rest.
   const trainSeconds = async (firstTrained: Block) => {
-    setTrainable(inception, firstTrained);
+    setTrainable(network, firstTrained);
     const trained = new Optimizer(optimizer, logitsModel.trainableWeights.map((w) => w.read() as tf.Variable), 1e-4, {}, lossScalingFor(precision));
-    const step = networkStep(inception, logitsModel, firstTrained, trained, { classes, head, precision });
+    const step = networkStep(network, logitsModel, firstTrained, trained, { classes, head, precision });
     const seconds = await timeSteps(() => step.run(x, y), steps);
     // The same step on the frozen blocks' output, as epochs after the first run it with the frozen-bottom cache.
     const prepared = step.forward.prepare(x);
@@ -145,18 +132,15 @@ export async function measureThroughput(options: ThroughputOptions = {}): Promis
   };
   const all = (await trainSeconds("stem")).seconds;
   const { seconds: top, cachedSeconds: topCached } = await trainSeconds(unfreezeFrom);
-  tf.dispose([x, y, ...head.variables(), ...logitsModel.weights.map((w) => w.read())]);
-  const perBlock = blockFlops(inception);
+  const perBlock = blockFlops(network);
+  tf.dispose([x, y, ...head.variables(), ...network.model.weights.map((w) => w.read()), ...logitsModel.weights.map((w) => w.read())]);
   const sum = (blocks: string[]) => blocks.reduce((total, b) => total + (perBlock.get(b) ?? 0), 0);
   const forwardFlops = sum(blocksUpTo(layer));
   const trained = sum(plan("fine-tune", layer, { unfreezeFrom }).trainedBlocks);
   const flops = { forward: forwardFlops, trainTop: forwardFlops + 2 * trained, trainTopCached: 3 * trained, trainAll: 3 * forwardFlops };
   const onGpu = currentBuild().device === "gpu";
   const device = onGpu ? (visibleGpu()?.name ?? "GPU") : `${os.cpus()[0]?.model.trim() ?? "CPU"} x ${os.availableParallelism()}`;
-  // Measured before and after the steps, the faster kept: a machine busier during one of them cannot make the
-  // steps look faster than the kernel (a share above 100 %, which stops the cost model).
-  const peakFlops = Math.max(peakBefore, measureConvolutionPeak(precision));
-  return { inputSize, batchSize, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, head: batchSize / headSeconds, trainTop: batchSize / top, trainTopCached: batchSize / topCached, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu, precision, precisionReason: choice.reason, peakFlops };
+  return { inputSize, batchSize, layer, forward: batchSize / forwardSeconds, validation: batchSize / validationSeconds, head: batchSize / headSeconds, trainTop: batchSize / top, trainTopCached: batchSize / topCached, trainAll: batchSize / all, unfreezeFrom, flops, device, onGpu, precision: choice };
 }
 
 /** One training run to price: its mode, how deep it trains, its images and epochs. */
@@ -174,6 +158,16 @@ export interface RunShape {
   /** A fine-tune of the top blocks without distortions keeps its frozen blocks' output (default true, as the modes). */
   frozenBottomCache?: boolean;
 }
+const RUN_SHAPE_RULES = {
+  mode: rule.oneOf(MODES),
+  unfreezeFrom: rule.oneOf(["all", ...CUT_LAYERS]),
+  trainImages: rule.whole(0),
+  validationImages: rule.whole(0),
+  epochs: rule.whole(0),
+  warmupEpochs: rule.whole(0),
+  featuresCached: rule.boolean(),
+  frozenBottomCache: rule.boolean(),
+};
 
 /**
  * Predicted seconds of one run on this machine: features computed once (where the mode uses them), the
@@ -181,7 +175,12 @@ export interface RunShape {
  * images through the step and the validation images forward.
  */
 export function predictRun(throughput: Throughput, run: RunShape): { seconds: number; parts: Record<string, number> } {
+  checkOptions(run, RUN_SHAPE_RULES, "predictRun");
+  for (const name of ["mode", "trainImages", "validationImages", "epochs"] as const) if (run[name] === undefined) throw new OptionError(name, `predictRun: give ${name}.`);
   const t = throughput;
+  if (run.mode === "fine-tune" && run.unfreezeFrom && run.unfreezeFrom !== "all" && run.unfreezeFrom !== t.unfreezeFrom) {
+    throw new OptionError("unfreezeFrom", `predictRun: unfreezeFrom "${run.unfreezeFrom}" was not measured; measure with measureThroughput(inception, { unfreezeFrom: "${run.unfreezeFrom}" }).`);
+  }
   const warmupEpochs = run.warmupEpochs ?? RECIPES[run.mode].defaults.warmupEpochs;
   const onFeatures = RECIPES[run.mode].headOnFeatures(warmupEpochs);
   const network = run.mode !== "retrain-final-layer";
@@ -213,29 +212,52 @@ export interface Recipe {
 /** The flowers data set with the anchors' recipes: retrain.py 4,000 x 100; TF's fine-tune 2,000 x 32; 100 epochs from scratch. */
 export const FLOWERS_RECIPE: Recipe = { images: 3670, trainFraction: 0.8, retrainSteps: 4000, retrainBatch: 100, fineTuneImages: 2000 * 32, scratchEpochs: 100 };
 
-/**
- * GPUs for estimates where none is measured: peak rates from the vendors' data sheets (dense, no sparsity):
- * FP32, the TF32 tensor-core rate TensorFlow uses for float32 convolutions from Ampere on, and the float16
- * tensor-core rate mixed precision uses. The K80 (2014, one of the board's two GPUs, as TensorFlow sees it)
- * is what a cloud GPU VM of 2017 had.
- */
-export const GPUS: { name: string; fp32: number; tf32: number | null; fp16: number | null }[] = [
-  { name: "NVIDIA K80", fp32: 4.37e12, tf32: null, fp16: null },
-  { name: "NVIDIA T4", fp32: 8.1e12, tf32: null, fp16: 65e12 },
-  { name: "NVIDIA A100", fp32: 19.5e12, tf32: 156e12, fp16: 312e12 },
-  { name: "NVIDIA H100 SXM", fp32: 67e12, tf32: 495e12, fp16: 990e12 },
-];
-/**
- * Assumed share of a GPU's peak an Inception-v3 training step reaches in TensorFlow: 30 % of FP32 without
- * tensor cores, 15 % of the tensor-core rate with them (published Inception-v3 training rates correspond to about these).
- */
-export const GPU_UTILISATION = { fp32: 0.3, tensorCore: 0.15 };
-
-/** The rate a GPU is estimated at for work at `precision`: its tensor cores where it has them for it, else FP32. */
-export function gpuRate(gpu: (typeof GPUS)[number], precision: Precision): { flops: number; what: string } {
-  const tensor = precision === "float32" ? gpu.tf32 : gpu.fp16;
-  return tensor ? { flops: tensor * GPU_UTILISATION.tensorCore, what: precision === "float32" ? "TF32" : "float16" } : { flops: gpu.fp32 * GPU_UTILISATION.fp32, what: "FP32" };
+/** A published, measured training throughput of Inception-v3 at 299 px on one GPU, with where it comes from. */
+export interface GpuRate {
+  gpu: string;
+  /** "FP32", "TF32" or "FP16" (mixed precision with float16 tensor cores). */
+  precision: "FP32" | "TF32" | "FP16";
+  imagesPerSecond: number;
+  /** Who measured, where it was published, and when. */
+  source: string;
+  /** How the number was obtained when it is not a direct Inception-v3 measurement. */
+  conversion?: string;
 }
+
+/**
+ * Measured Inception-v3 training throughput on one GPU, as published (tf_cnn_benchmarks, synthetic or real
+ * ImageNet-size images at 299 px). Where no Inception-v3 number was published (H100), ResNet-50's is converted
+ * by the ratio of the two measured on the same GPUs in the same benchmark: Inception-v3 ran at 0.59-0.67 of
+ * ResNet-50's images per second (K80 and P100 in TensorFlow's 2017 page; V100 and A100 in Lambda's results).
+ * No T4 training figure was found, so the T4 is not priced.
+ */
+export const GPUS: GpuRate[] = [
+  { gpu: "NVIDIA K80", precision: "FP32", imagesPerSecond: 29.5, source: "TensorFlow's benchmarks page (tf_cnn_benchmarks, real data, batch 32, one K80 of a GCE VM), May 2017" },
+  { gpu: "NVIDIA P100", precision: "FP32", imagesPerSecond: 142, source: "TensorFlow's benchmarks page (tf_cnn_benchmarks, real data, batch 64, one P100 of a DGX-1), May 2017" },
+  { gpu: "NVIDIA V100", precision: "FP32", imagesPerSecond: 273, source: "Lambda Labs' TensorFlow benchmark results (tf_cnn_benchmarks, V100 32 GB; lambda-tensorflow-benchmark, tf-train-throughput-fp32.csv), about 2020" },
+  { gpu: "NVIDIA V100", precision: "FP16", imagesPerSecond: 771, source: "Lambda Labs' TensorFlow benchmark results (tf_cnn_benchmarks, V100 32 GB; tf-train-throughput-fp16.csv), about 2020" },
+  { gpu: "NVIDIA A100", precision: "TF32", imagesPerSecond: 627, source: "Lambda Labs' TensorFlow benchmark results (tf_cnn_benchmarks, A100 40 GB PCIe; tf-train-throughput-fp32.csv, TF32 on Ampere), about 2021" },
+  { gpu: "NVIDIA A100", precision: "FP16", imagesPerSecond: 1222, source: "Lambda Labs' TensorFlow benchmark results (tf_cnn_benchmarks, A100 40 GB PCIe, batch 360; tf-train-throughput-fp16.csv), about 2021" },
+  {
+    gpu: "NVIDIA H100 SXM",
+    precision: "FP16",
+    imagesPerSecond: Math.round(2616 * 0.6),
+    source: "Lambda Labs' PyTorch benchmark results (ResNet-50, H100 SXM5: 2,616 images/s in fp16; lambdal/deeplearning-benchmark), about 2023",
+    conversion: "ResNet-50's 2,616 images/s times 0.60, Inception-v3's share of ResNet-50's fp16 rate on V100 and A100 in the same lab's results",
+  },
+];
+
+/** The published rates to price a run at `precision` with: the GPUs' float32 (FP32 or TF32) figures, or their float16 ones. */
+export function gpuRatesFor(precision: Precision): GpuRate[] {
+  return GPUS.filter((g) => (precision === "float32" ? g.precision !== "FP16" : g.precision === "FP16"));
+}
+
+/**
+ * A forward pass (feature extraction) is priced at 3x a GPU's training rate: a training step computes the
+ * forward pass and a backward pass of about twice its operations, as this library counts them (flops.trainAll
+ * is 3x flops.forward). An assumption, stated where it is used: the sources measure training only.
+ */
+export const FORWARD_PER_TRAINING = 3;
 
 export interface CostModelOptions {
   recipe?: Recipe;
@@ -244,73 +266,79 @@ export interface CostModelOptions {
   /** The same work measured at float32, for a column of what it would have cost without lower precision. */
   float32?: Throughput;
 }
+const COST_MODEL_RULES = { recipe: rule.object(), headStepSeconds: rule.positive(), float32: rule.object() };
 
 export interface CostRow {
   mode: string;
   work: string;
   seconds: number;
-  flops: number;
+  /** Image passes through the network: in training steps, and forward only (features). */
+  trainingImages: number;
+  forwardImages: number;
   /** At float32, where that was measured too. */
   float32Seconds?: number;
 }
 
-/** The recipe's four runs priced from one throughput measurement. */
+/** The recipe's four runs priced from one throughput measurement of the whole network. */
 function priceRecipe(t: Throughput, r: Recipe, headStepSeconds: number): CostRow[] {
   const train = Math.round(r.images * r.trainFraction);
   return [
     {
-      mode: "retrain the final layer",
+      mode: "retrain the final layer (retrain.py)",
       work: `${r.images} images forward once (${t.forward.toFixed(1)}/s), then ${r.retrainSteps} head steps of ${r.retrainBatch} on cached features`,
       seconds: r.images / t.forward + r.retrainSteps * headStepSeconds,
-      flops: r.images * t.flops.forward,
+      trainingImages: 0,
+      forwardImages: r.images,
     },
     {
-      mode: `fine-tune from ${t.unfreezeFrom}`,
+      mode: `fine-tune ${t.unfreezeFrom} to ${t.layer}`,
       work: `a first epoch of ${train} images through every block (${t.trainTop.toFixed(2)}/s; the frozen blocks' output is kept), then ${r.fineTuneImages - train} passes through the trained blocks alone on it at ${t.trainTopCached.toFixed(2)}/s`,
       seconds: train / t.trainTop + (r.fineTuneImages - train) / t.trainTopCached,
-      flops: train * t.flops.trainTop + (r.fineTuneImages - train) * t.flops.trainTopCached,
+      trainingImages: r.fineTuneImages,
+      forwardImages: 0,
     },
-    { mode: "fine-tune all", work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, flops: r.fineTuneImages * t.flops.trainAll },
-    { mode: "train from scratch", work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, flops: r.scratchEpochs * train * t.flops.trainAll },
+    { mode: `fine-tune everything (stem to ${t.layer})`, work: `${r.fineTuneImages} training image passes at ${t.trainAll.toFixed(2)}/s`, seconds: r.fineTuneImages / t.trainAll, trainingImages: r.fineTuneImages, forwardImages: 0 },
+    { mode: `train from scratch (stem to ${t.layer})`, work: `${r.scratchEpochs} epochs x ${train} images at ${t.trainAll.toFixed(2)}/s`, seconds: (r.scratchEpochs * train) / t.trainAll, trainingImages: r.scratchEpochs * train, forwardImages: 0 },
   ];
+}
+
+/** Seconds on a GPU from its published training rate: training passes at that rate, forward passes at 3x it. */
+export function gpuSeconds(rate: GpuRate, work: { trainingImages: number; forwardImages: number }): number {
+  return work.trainingImages / rate.imagesPerSecond + work.forwardImages / (FORWARD_PER_TRAINING * rate.imagesPerSecond);
 }
 
 export class CostModel extends Displayable {
   readonly recipe: Recipe;
   readonly rows: CostRow[];
-  /** Each recipe on each of GPUS, estimated from its operations (where no GPU was measured). */
-  readonly gpuEstimates: { name: string; rate: string; seconds: number[] }[];
-  /**
-   * Share of this machine's own convolution rate (Throughput.peakFlops) that its full training step reached;
-   * null when measured on a GPU. Above 1 the measurements contradict each other, and the model refuses to exist.
-   */
-  readonly utilisation: number | null;
+  /** Each recipe on each GPU of GPUS at the precision measured here (where no GPU was measured), with the rate's source. */
+  readonly gpuEstimates: { rate: GpuRate; seconds: number[] }[];
 
   constructor(
     readonly throughput: Throughput,
     options: CostModelOptions = {},
   ) {
     super();
+    checkOptions(options, COST_MODEL_RULES, "CostModel");
     const t = throughput;
+    if (t.layer !== "mixed10") throw new OptionError("throughput", `CostModel: the throughput was measured up to ${t.layer}, but the recipes (retrain.py, TensorFlow's fine-tuning, training from scratch) use the whole network: measure with measureThroughput(inception, { layer: "mixed10" }).`);
     this.recipe = options.recipe ?? FLOWERS_RECIPE;
-    const headStepSeconds = options.headStepSeconds ?? 0.002;
+    checkOptions(this.recipe, { images: rule.whole(1), trainFraction: rule.between(0, 1), retrainSteps: rule.whole(0), retrainBatch: rule.whole(1), fineTuneImages: rule.whole(0), scratchEpochs: rule.whole(0) }, "recipe");
+    const headStepSeconds = options.headStepSeconds ?? this.recipe.retrainBatch / t.head;
     const float32 = options.float32 && priceRecipe(options.float32, this.recipe, headStepSeconds);
     this.rows = priceRecipe(t, this.recipe, headStepSeconds).map((row, i) => ({ ...row, ...(float32 ? { float32Seconds: float32[i].seconds } : {}) }));
-    this.gpuEstimates = t.onGpu ? [] : GPUS.map((gpu) => ({ name: gpu.name, rate: gpuRate(gpu, t.precision).what, seconds: this.rows.map((row) => row.flops / gpuRate(gpu, t.precision).flops) }));
-    this.utilisation = t.onGpu ? null : (t.trainAll * t.flops.trainAll) / t.peakFlops;
-    if (this.utilisation !== null && this.utilisation > 1) {
-      throw new Error(
-        `The measured training step (${((t.trainAll * t.flops.trainAll) / 1e9).toFixed(0)} GFLOP/s) is faster than this machine's own convolution rate at ${t.precision} ` +
-          `(${(t.peakFlops / 1e9).toFixed(0)} GFLOP/s): one of the two measurements is off (was the machine busy?). Measure again with measureThroughput().`,
-      );
-    }
+    this.gpuEstimates = t.onGpu ? [] : gpuRatesFor(t.precision.precision).map((rate) => ({ rate, seconds: this.rows.map((row) => gpuSeconds(rate, row) + (row.forwardImages ? this.recipe.retrainSteps * headStepSeconds : 0)) }));
+  }
+
+  /** The estimate for a GPU by name at the precision measured here, if GPUS has it. */
+  gpu(name: string): { rate: GpuRate; seconds: number[] } | undefined {
+    return this.gpuEstimates.find((g) => g.rate.gpu === name);
   }
 
   table(): Table {
     const t = this.throughput;
-    const float32 = this.rows[0].float32Seconds !== undefined && t.precision !== "float32";
+    const float32 = this.rows[0].float32Seconds !== undefined && t.precision.precision !== "float32";
     return new Table(
-      ["mode", "work", `${t.device}, ${t.precision} (measured)`, "x retrain", ...(float32 ? ["at float32 (measured)"] : []), ...this.gpuEstimates.map((g) => `${g.name}, ${g.rate} (estimate)`)],
+      ["mode", "work", `${t.device}, ${t.precision.precision} (measured)`, "x retrain", ...(float32 ? ["at float32 (measured)"] : []), ...this.gpuEstimates.map((g) => `${g.rate.gpu}, ${g.rate.precision} (from published rate)`)],
       this.rows.map((row, i) => [
         row.mode,
         row.work,
@@ -319,20 +347,17 @@ export class CostModel extends Displayable {
         ...(float32 ? [formatDuration(row.float32Seconds!)] : []),
         ...this.gpuEstimates.map((g) => formatDuration(g.seconds[i])),
       ]),
-      `Predicted for ${this.recipe.images} images at ${t.inputSize}x${t.inputSize} (throughput measured with batch ${t.batchSize}, ${t.precisionReason})`,
+      `Predicted for ${this.recipe.images} images at ${t.inputSize}x${t.inputSize}, the whole network (to ${t.layer}); throughput measured with batch ${t.batchSize}, ${t.precision.reason}`,
     );
   }
 
-  /** How the GPU columns were estimated, and how this machine compares, in one sentence. */
+  /** What the GPU columns rest on, each rate with its source and year. */
   assumptions(): string {
-    if (this.utilisation === null) return `Measured on ${this.throughput.device} at ${this.throughput.precision}.`;
-    const t = this.throughput;
-    const achieved = (t.trainAll * t.flops.trainAll) / 1e9;
+    if (this.gpuEstimates.length === 0) return `Measured on ${this.throughput.device} at ${this.throughput.precision.precision}.`;
+    const rates = this.gpuEstimates.map(({ rate }) => `${rate.gpu} ${rate.precision}: ${rate.imagesPerSecond} training images/s (${rate.source}${rate.conversion ? `; ${rate.conversion}` : ""})`);
     return (
-      `GPU columns: the recipe's operations (${(t.flops.trainAll / 1e9).toFixed(1)} GFLOP per training image) at an assumed ${GPU_UTILISATION.tensorCore * 100} % of a GPU's ` +
-      `${t.precision === "float32" ? "TF32" : "float16"} tensor-core peak, or ${GPU_UTILISATION.fp32 * 100} % of its FP32 peak where it has no such tensor cores. ` +
-      `This machine's full training step reached ${achieved.toFixed(0)} GFLOP/s at ${t.precision}, ${(this.utilisation * 100).toFixed(0)} % of the rate of its own ` +
-      `convolution kernel at that precision (${(t.peakFlops / 1e9).toFixed(0)} GFLOP/s, measured on one 3x3 convolution).`
+      `GPU columns: each recipe's training image passes at the GPU's published, measured Inception-v3 training rate, and its forward passes at ${FORWARD_PER_TRAINING}x that rate ` +
+      `(an assumption: a training step is about three forward passes of compute); retrain.py's head steps at this machine's measured time. Rates: ${rates.join("; ")}.`
     );
   }
 

@@ -2,44 +2,66 @@
 // moved from the pretrained ones, the pooled features a trained network gives at its cut, and where in
 // an image the evidence for a class lies (Grad-CAM at the cut layer).
 import * as path from "path";
-import { labelFromFolder, type Split } from "../data/image-folder";
-import { type Block, BLOCKS } from "../network/inception";
-import { decodeBatch, thumbnail } from "../network/decode";
+import { labelFromFolder, type Split, SPLITS } from "../data/image-folder";
+import { type Block, BLOCKS, type CutLayer } from "../network/inception";
+import { decodeBatch, ImageDecodeError, thumbnail } from "../network/decode";
+import { inferenceGraphs } from "../runtime/graph";
+import { PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../runtime/precision";
+import { checkOptions, rule } from "../util/options";
 import type { Inception } from "../network/model";
 import { tf } from "../runtime/tf";
 import { principalComponents } from "./pca";
-import type { TrainingRun } from "../train/run";
+import type { TrainingRun } from "../train/modes/run";
 
 export interface BlockChange {
   block: Block;
+  /** Learned weights of the block (convolution kernels, batch-norm offsets): what gradients train. */
   parameters: number;
-  /** |after - before| / |before| over all the block's weights (BatchNorm statistics included). */
+  /** |after - before| / |before| over the block's learned weights, as a fraction (1: a change as large as the weights). */
   relativeChange: number;
+  /** The same over its batch norms' moving statistics, which training updates from the data, not by gradients. */
+  statisticsChange: number;
 }
 
+/** How far one run's network moved from the network it started from, block by block. */
+export interface WeightChanges {
+  mode: string;
+  /** The blocks the run trained ("head" is the new classifier), as RunInfo says. */
+  trainedBlocks: string[];
+  blocks: BlockChange[];
+}
+
+const isStatistic = (variable: tf.LayerVariable) => /moving_(mean|variance)$/.test(variable.originalName);
+
 /**
- * How far each block of `run`'s network moved from `before` (the network it started from). Frozen
- * blocks give exactly 0; the new head has no "before" and is left out.
+ * How far each block of each run's network moved from `before` (the network it started from): its learned
+ * weights, and its batch norms' moving statistics apart. Frozen blocks give exactly 0; the new head has no
+ * "before" and is left out. What plot.weightChange draws.
  */
-export function weightChange(before: Inception, run: TrainingRun): BlockChange[] {
-  const sums = new Map<Block, { difference: number; norm: number; parameters: number }>();
-  tf.tidy(() => {
-    for (const layer of before.model.layers) {
-      const block = before.blockOf.get(layer.name);
-      if (!block || layer.weights.length === 0 || !run.model.layers.some((l) => l.name === layer.name)) continue;
-      const after = run.model.getLayer(layer.name).getWeights();
-      const entry = sums.get(block) ?? { difference: 0, norm: 0, parameters: 0 };
-      layer.getWeights().forEach((w, i) => {
-        entry.difference += tf.sum(tf.square(tf.sub(after[i], w))).dataSync()[0];
-        entry.norm += tf.sum(tf.square(w)).dataSync()[0];
-        entry.parameters += w.size;
-      });
-      sums.set(block, entry);
-    }
-  });
-  return BLOCKS.filter((b) => sums.has(b)).map((block) => {
-    const { difference, norm, parameters } = sums.get(block)!;
-    return { block, parameters, relativeChange: Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-12) };
+export function weightChange(before: Inception, runs: TrainingRun | TrainingRun[]): WeightChanges[] {
+  return [runs].flat().map((run) => {
+    const sums = new Map<Block, { learned: [number, number]; statistics: [number, number]; parameters: number }>();
+    tf.tidy(() => {
+      for (const layer of before.model.layers) {
+        const block = before.blockOf.get(layer.name);
+        if (!block || layer.weights.length === 0 || !run.model.layers.some((l) => l.name === layer.name)) continue;
+        const after = run.model.getLayer(layer.name).getWeights();
+        const entry = sums.get(block) ?? { learned: [0, 0], statistics: [0, 0], parameters: 0 };
+        layer.getWeights().forEach((w, i) => {
+          const part = isStatistic(layer.weights[i]) ? entry.statistics : entry.learned;
+          part[0] += tf.sum(tf.square(tf.sub(after[i], w))).dataSync()[0];
+          part[1] += tf.sum(tf.square(w)).dataSync()[0];
+          if (!isStatistic(layer.weights[i])) entry.parameters += w.size;
+        });
+        sums.set(block, entry);
+      }
+    });
+    const ratio = ([difference, norm]: [number, number]) => Math.sqrt(difference) / Math.max(Math.sqrt(norm), 1e-12);
+    const blocks = BLOCKS.filter((b) => sums.has(b)).map((block) => {
+      const { learned, statistics, parameters } = sums.get(block)!;
+      return { block, parameters, relativeChange: ratio(learned), statisticsChange: ratio(statistics) };
+    });
+    return { mode: run.mode, trainedBlocks: run.info.trainedBlocks, blocks };
   });
 }
 
@@ -52,21 +74,31 @@ function parts(run: TrainingRun) {
   return { cut, pool, dropout, logits };
 }
 
-/** The trained network's pooled features at its cut, for image files (as `inception.features` for the network before). */
-export async function runFeatures(run: TrainingRun, files: string[], batchSize = 32): Promise<tf.Tensor2D> {
+/**
+ * The trained network's pooled features at its cut, for image files (as `inception.features` for the network
+ * before), at `precision` (default the run's), as a graph.
+ */
+export async function runFeatures(run: TrainingRun, files: string[], options: { batchSize?: number; precision?: PrecisionOption } = {}): Promise<tf.Tensor2D> {
+  checkOptions(options, { batchSize: rule.whole(1), precision: rule.oneOf(PRECISION_OPTIONS) }, "runFeatures");
+  const { batchSize = 32 } = options;
+  const precision = options.precision === undefined ? run.info.precision : resolvePrecision(options.precision);
   const { pool } = parts(run);
-  const model = tf.model({ inputs: run.model.inputs, outputs: pool.output as tf.SymbolicTensor });
+  const graph = inferenceGraphs(tf.model({ inputs: run.model.inputs, outputs: pool.output as tf.SymbolicTensor }), true, precision.precision);
   const chunks: tf.Tensor[] = [];
   try {
     for (let i = 0; i < files.length; i += batchSize) {
       const { images, failed } = await decodeBatch(files.slice(i, i + batchSize), run.info.inputSize);
-      if (failed.length) throw new Error(`cannot decode ${failed.map((f) => files[i + f.index]).join(", ")}`);
-      chunks.push(model.predict(images) as tf.Tensor);
+      if (failed.length) {
+        images.dispose();
+        throw new ImageDecodeError(`cannot decode ${failed.map((f) => `${files[i + f.index]} (${f.reason})`).join(", ")}`);
+      }
+      chunks.push(graph.run([images])[0]);
       images.dispose();
     }
     return tf.concat(chunks) as tf.Tensor2D;
   } finally {
     tf.dispose(chunks);
+    graph.dispose();
   }
 }
 
@@ -78,6 +110,21 @@ export interface Heatmap {
   predicted: string;
   /** Rows of values 0..1 on the cut layer's grid (17 x 17 at mixed7 for 299 px), top row first. */
   map: number[][];
+  /** The share of the map's cells that hold half of its evidence (0.1: concentrated in a tenth of the image; 0.5: spread evenly). */
+  spread: number;
+}
+
+/** The share of a map's cells that hold half of its total (the smallest such set: the largest cells first). */
+export function halfMassShare(map: number[][]): number {
+  const cells = map.flat().sort((a, b) => b - a);
+  const total = cells.reduce((a, b) => a + b, 0);
+  if (total <= 0) return 1;
+  let sum = 0;
+  for (const [i, value] of cells.entries()) {
+    sum += value;
+    if (sum >= total / 2) return (i + 1) / cells.length;
+  }
+  return 1;
 }
 
 /**
@@ -94,7 +141,7 @@ export async function heatmaps(run: TrainingRun, files: string[], options: { exp
   const { images, failed } = await decodeBatch(files, run.info.inputSize);
   if (failed.length) {
     images.dispose();
-    throw new Error(`cannot decode ${failed.map((f) => files[f.index]).join(", ")}`);
+    throw new ImageDecodeError(`cannot decode ${failed.map((f) => `${files[f.index]} (${f.reason})`).join(", ")}`);
   }
   try {
     return tf.tidy(() => {
@@ -114,6 +161,7 @@ export async function heatmaps(run: TrainingRun, files: string[], options: { exp
         probability: probabilities[i][target[i]],
         predicted: run.info.classes[predicted[i]],
         map: scaled[i],
+        spread: halfMassShare(scaled[i]),
       }));
     });
   } finally {
@@ -171,8 +219,15 @@ export interface FeatureMaps {
   classes: string[];
   files: string[];
   labels: number[];
-  /** Before, then after: each image's two coordinates, and the nearest-centroid accuracy of the features. */
-  panels: { points: number[][]; accuracy: number }[];
+  /** The precision both panels' features were computed at (the run's). */
+  precision: string;
+  /** Width of the features (768 at mixed7): the space `accuracy` is measured in. */
+  dimensions: number;
+  /**
+   * Before, then after: each image's two coordinates on the panel's own first two principal components, and
+   * the nearest-centroid accuracy of the features in all their dimensions and in the two shown.
+   */
+  panels: { points: number[][]; accuracy: number; accuracyShown: number }[];
 }
 
 /**
@@ -181,13 +236,20 @@ export interface FeatureMaps {
  * classes without training (nearest centroid): what plot.featuresBeforeAfter draws.
  */
 export async function featuresBeforeAfter(before: Inception, run: TrainingRun, options: { split?: Split } = {}): Promise<FeatureMaps> {
+  checkOptions(options, { split: rule.oneOf(SPLITS) }, "featuresBeforeAfter");
   const split = options.split ?? "test";
   const examples = run.data.examples(split);
   const files = examples.map((e) => e.path);
   const labels = examples.map((e) => e.label);
-  const both = [await before.features(files, { layer: run.info.layer }), await runFeatures(run, files)];
+  // Both at the run's precision, so the two panels differ by what training changed, not by how they were computed.
+  const precision = run.info.precision.precision;
+  const both = [await before.features(files, { layer: run.info.layer as CutLayer, precision }), await runFeatures(run, files, { precision })];
   try {
-    return { split, layer: run.info.layer, mode: run.mode, classes: run.data.classes, files, labels, panels: both.map((features) => ({ points: principalComponents(features), accuracy: centroidAccuracy(features, labels) })) };
+    const panels = both.map((features) => {
+      const points = principalComponents(features);
+      return { points, accuracy: centroidAccuracy(features, labels), accuracyShown: tf.tidy(() => centroidAccuracy(tf.tensor2d(points), labels)) };
+    });
+    return { split, layer: run.info.layer, mode: run.mode, classes: run.data.classes, files, labels, precision, dimensions: both[0].shape[1], panels };
   } finally {
     tf.dispose(both);
   }

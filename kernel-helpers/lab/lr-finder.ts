@@ -7,17 +7,22 @@
 import type { ImageFolder } from "../data/image-folder";
 import { Chart } from "../display/chart";
 import { Displayable, escapeHtml, Table } from "../display/display";
-import { type Inception, resolvePrecision } from "../network/model";
+import { type Inception, loadInceptionV3 } from "../network/model";
+import { resolvePrecision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
-import { listenForInterrupt } from "../util/interrupt";
-import { Head } from "../train/classifier";
-import { checkNames, OPTION_NAMES, resolve, type TrainOptions } from "../train/options";
-import { type Mode, plan } from "../train/recipes";
-import { checkTrainingData, newTrainer } from "../train/trainer";
+import { InterruptedError } from "../util/interrupt";
+import { checkOptions, OptionError, rule } from "../util/options";
+import { Head } from "../train/classifier/classifier";
+import { ProgressBar, StopOnInterrupt } from "../train/loop/callbacks";
+import type { Callback, Phase, StepRecord, TrainingLoop } from "../train/loop/loop";
+import { headPhaseOf, networkPhaseOf } from "../train/modes/make-phases";
+import { resolve, TRAIN_RULES, type TrainOptions } from "../train/modes/options";
+import { type Mode, MODES, plan } from "../train/modes/recipes";
+import { type CallOutcome, checkTrainingData, Trainer } from "../train/modes/trainer";
 
 export interface FinderOptions extends TrainOptions {
-  /** The mode the rate is for (default "fine-tune"): a retraining ramps its head's rate on cached features. */
-  mode?: Exclude<Mode, "from-scratch">;
+  /** The mode the rate is for (default "fine-tune"): a retraining ramps its head's rate on cached features, a run from scratch a new random network's. */
+  mode?: Mode;
   /** Where the ramp starts and ends (default 1e-7 to 10). */
   startLearningRate?: number;
   endLearningRate?: number;
@@ -26,7 +31,6 @@ export interface FinderOptions extends TrainOptions {
   /** Stops once the smoothed loss exceeds this multiple of its minimum (default 4, as fastai). */
   divergeFactor?: number;
 }
-const FINDER_OPTIONS = ["mode", "startLearningRate", "endLearningRate", "steps", "divergeFactor"];
 
 /** The loss smoothed as fastai does: an exponential moving average (0.98), corrected for its start at zero. */
 export function smooth(losses: number[], beta = 0.98): number[] {
@@ -113,9 +117,17 @@ export class LearningRateFinder extends Displayable {
     const { valley: v, minimumTenth: m } = this.suggestions;
     return (
       `Suggested learning rate ${v.toExponential(1)} (fastai's valley rule: past the middle of the longest stretch where the loss keeps falling, ` +
-      `so it learns fast, well before the loss turns up). A tenth of the rate at the lowest loss gives ${m.toExponential(1)}, the older, more cautious rule. ` +
+      `so it learns fast, well before the loss turns up). A tenth of the rate at the lowest loss, the older rule, gives ${m.toExponential(1)}: ${this.compared()}. ` +
       `${this.learningRates.length} steps in ${this.seconds.toFixed(1)} s, ${this.howItEnded()}.`
     );
+  }
+
+  /** How the older rule's rate stands to the valley's, in words chosen by the two numbers. */
+  compared(): string {
+    const { valley: v, minimumTenth: m } = this.suggestions;
+    const ratio = m / v;
+    if (Math.abs(Math.log(ratio)) < Math.log(1.25)) return "about the same";
+    return ratio < 1 ? `${(1 / ratio).toFixed(1)}x lower, more cautious` : `${ratio.toFixed(1)}x higher, less cautious`;
   }
 
   toText(): string {
@@ -133,75 +145,102 @@ export class LearningRateFinder extends Displayable {
 }
 
 /**
+ * The finder's rule of the loop: before every step it sets the rate on the exponential ramp, after every step it
+ * records the loss, and it stops the loop when the smoothed loss diverges or the ramp ends. A callback like
+ * any other, run by the training loop, so an interrupt and the freeing of what a step holds are training's.
+ */
+export class LearningRateRamp implements Callback {
+  readonly learningRates: number[] = [];
+  readonly losses: number[] = [];
+  stoppedBecause = "end of the ramp";
+
+  constructor(
+    readonly start: number,
+    readonly end: number,
+    readonly steps: number,
+    readonly divergeFactor: number,
+  ) {}
+
+  onBatchBegin(_: number, loop: TrainingLoop): void {
+    loop.phase!.learningRate = this.start * (this.end / this.start) ** (this.learningRates.length / (this.steps - 1));
+  }
+
+  onBatchEnd(record: StepRecord, loop: TrainingLoop): void {
+    this.learningRates.push(record.learningRate);
+    this.losses.push(record.loss);
+    const smoothed = smooth(this.losses);
+    if (!Number.isFinite(record.loss) || smoothed[smoothed.length - 1] > this.divergeFactor * Math.min(...smoothed)) {
+      this.stoppedBecause = "diverged";
+      loop.stop("the loss diverged");
+    } else if (this.learningRates.length >= this.steps) {
+      loop.stop("the end of the ramp");
+    }
+  }
+}
+
+const FINDER_RULES = {
+  mode: rule.oneOf(MODES),
+  startLearningRate: rule.positive(),
+  endLearningRate: rule.positive(),
+  steps: rule.whole(5),
+  divergeFactor: (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 1 ? null : "use a number above 1: the ramp stops once the smoothed loss exceeds this multiple of its minimum."),
+};
+
+/**
  * Finds a learning rate for training `inception` on `data` in the given mode and options (batch size,
  * optimizer, depth, precision...): a ramp from startLearningRate to endLearningRate over at most `steps`
  * steps, stopped when the loss diverges; a fine-tune first warms its head up as the mode does. The result
  * draws the smoothed loss against the rate with the suggestions marked, and `suggestion` is the rate to use.
+ * It trains what it owns: a fine-tune a copy of the network, a run from scratch a new random one, a retraining
+ * a new head on the caller's frozen network; the caller's network, runs and lastRun() stay as they were.
  */
 export async function findLearningRate(inception: Inception, data: ImageFolder, options: FinderOptions = {}): Promise<LearningRateFinder> {
   const { mode = "fine-tune", startLearningRate = 1e-7, endLearningRate = 10, steps = 100, divergeFactor = 4, ...training } = options;
-  checkNames(options, [...FINDER_OPTIONS, ...OPTION_NAMES], "findLearningRate");
-  if (!(startLearningRate > 0 && endLearningRate > startLearningRate)) throw new Error(`findLearningRate: the ramp must rise: startLearningRate ${startLearningRate}, endLearningRate ${endLearningRate}.`);
-  if (!(Number.isInteger(steps) && steps >= 5)) throw new Error(`findLearningRate: steps is ${steps}: use a whole number of at least 5.`);
-  const settings = resolve(mode, { ...training, progress: false, liveChart: false, earlyStopping: false, checkpointDir: undefined, tensorboard: undefined });
+  checkOptions(options, { ...FINDER_RULES, ...TRAIN_RULES }, "findLearningRate");
+  if (!(endLearningRate > startLearningRate)) throw new OptionError("endLearningRate", `findLearningRate: the ramp must rise: startLearningRate ${startLearningRate}, endLearningRate ${endLearningRate}.`);
+  const settings = resolve(mode, { ...training, progress: false, liveChart: false, earlyStopping: false, checkpointDir: undefined, tensorboard: undefined }, "findLearningRate");
   checkTrainingData(data);
   plan(mode, settings.layer ?? inception.source.layer, settings); // a depth above the cut fails before any work
   const started = performance.now();
-  // A fine-tune trains a copy; a retraining only a new head on the caller's frozen network.
-  const network = mode === "fine-tune" ? await inception.clone() : inception;
+  // What the finder trains is its own, made before anything runs: a copy, a random network, or a head only.
+  const network =
+    mode === "fine-tune"
+      ? await inception.clone()
+      : mode === "from-scratch"
+        ? await loadInceptionV3({ weights: null, inputSize: inception.inputSize, preprocessing: inception.source.preprocessing, seed: settings.seed, precision: inception.precisionOption })
+        : inception;
+  const layer = settings.layer ?? inception.source.layer;
   const precision = resolvePrecision(settings.precision ?? inception.precisionOption, settings.graph);
-  const trainer = newTrainer(mode, network, data, settings, precision, new Head(data.classes.length, settings.dropout, settings.seed));
-  const interrupt = listenForInterrupt();
-  const learningRates: number[] = [];
-  const losses: number[] = [];
-  let stoppedBecause = "end of the ramp";
+  const trainer = new Trainer(mode, network, data, { ...settings, layer }, precision, new Head(data.classes.length, settings.dropout, settings.seed));
+  const ramp = new LearningRateRamp(startLearningRate, endLearningRate, steps, divergeFactor);
+  const showProgress = training.progress ?? true;
+  let stop: CallOutcome | null = null;
   try {
-    if (mode === "retrain-final-layer") await trainer.computeFeatures(settings, interrupt);
-    else if (trainer.plan.headOnFeatures) await trainer.call(settings, () => [trainer.headPhase("warm-up", settings.warmupEpochs, settings.warmupLearningRate)], { needsFeatures: true });
-    const phase = mode === "fine-tune" ? trainer.networkPhase(1, startLearningRate) : trainer.headPhase("head", 1, startLearningRate);
-    try {
-      ramp: for (let epoch = 1; ; epoch++) {
-        let batches = 0;
-        for await (const batch of phase.batches(epoch)) {
-          batches++;
-          const rate = startLearningRate * (endLearningRate / startLearningRate) ** (learningRates.length / (steps - 1));
-          phase.learningRate = rate;
-          let loss: number;
-          try {
-            loss = phase.train(batch).loss;
-          } finally {
-            batch.x.dispose();
-            batch.y.dispose();
-          }
-          learningRates.push(rate);
-          losses.push(loss);
-          const smoothed = smooth(losses);
-          const now = smoothed[smoothed.length - 1];
-          if (!Number.isFinite(loss) || now > divergeFactor * Math.min(...smoothed)) {
-            stoppedBecause = "diverged";
-            break ramp;
-          }
-          if (interrupt.requested) {
-            stoppedBecause = "interrupted";
-            break ramp;
-          }
-          if (learningRates.length >= steps) break ramp;
-        }
-        // No image of the training split could be read: the ramp would never take a step.
-        if (batches === 0) {
-          stoppedBecause = "no training image could be read";
-          break;
-        }
-      }
-    } finally {
-      phase.dispose();
+    if (trainer.plan.headOnFeatures && mode === "fine-tune") {
+      await trainer.call(settings, () => [headPhaseOf(trainer, "warm-up", settings.warmupEpochs, settings.warmupLearningRate)], { needsFeatures: true, callbacks: ({ interrupt }) => [new StopOnInterrupt(interrupt)] }, (outcome) => (stop = outcome));
+    }
+    if (stop === null || (stop as CallOutcome).stopReason !== "interrupted") {
+      await trainer.call(
+        settings,
+        () => {
+          const ramping = mode === "retrain-final-layer" ? headPhaseOf(trainer, "head", 1, startLearningRate) : networkPhaseOf(trainer, 1, startLearningRate);
+          // Epochs enough for the ramp, and no validation: the finder reads training losses only.
+          return [Object.assign(Object.create(ramping) as Phase, { epochs: Math.ceil(steps / Math.max(ramping.stepsPerEpoch, 1)), validate: async () => null })];
+        },
+        { needsFeatures: mode === "retrain-final-layer", callbacks: ({ interrupt }) => [ramp, new StopOnInterrupt(interrupt), ...(showProgress ? [new ProgressBar()] : [])] },
+        (outcome) => (stop = outcome),
+      );
     }
   } finally {
-    interrupt.release();
-    // What the finder trained goes: the copy's weights (a fine-tune), the head, optimizer state, kept features.
+    // What the finder trained goes: the copy's (or random network's) weights, the head, optimizer state, features.
     tf.dispose(trainer.owned.filter((t) => !t.isDisposed));
     trainer.dispose();
   }
-  if (losses.length < 5) throw new Error(`findLearningRate: only ${losses.length} steps ran (${stoppedBecause}); give more training images or a smaller batchSize.`);
-  return new LearningRateFinder(mode, learningRates, losses, smooth(losses), stoppedBecause, (performance.now() - started) / 1000);
+  const outcome = stop as CallOutcome | null;
+  if (outcome?.stopReason === "interrupted") {
+    if (ramp.losses.length < 5) throw new InterruptedError(`findLearningRate: interrupted after ${ramp.losses.length} steps of the ramp, too few to suggest a rate; nothing of the caller's changed.`);
+    ramp.stoppedBecause = "interrupted";
+  }
+  if (ramp.losses.length < 5) throw new Error(`findLearningRate: only ${ramp.losses.length} steps ran (${ramp.stoppedBecause}); give more training images or a smaller batchSize.`);
+  return new LearningRateFinder(mode, ramp.learningRates, ramp.losses, smooth(ramp.losses), ramp.stoppedBecause, (performance.now() - started) / 1000);
 }

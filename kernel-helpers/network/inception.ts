@@ -2,13 +2,15 @@
 // Keras-2 layer names), so any Keras weight file maps onto it by name. Like the Keras file, the whole
 // network comes from one conv2dBn helper. Images enter as RGB pixels 0..255; the first layer scales
 // them the way the weights expect.
+import * as os from "os";
 import type { SymbolicTensor } from "@tensorflow/tfjs-node";
 import { BatchNorm } from "./batch-norm";
 import { tf } from "../runtime/tf";
 
 /** How pixels 0..255 are scaled: "inception" to [-1, 1] (Keras, ImageNet), "unit" to [0, 1]. */
 export type Preprocessing = "inception" | "unit";
-const SCALING: Record<Preprocessing, { scale: number; offset: number }> = {
+/** Each scaling as x * scale + offset (the Keras files that carry a Rescaling layer are matched against these). */
+export const SCALING: Record<Preprocessing, { scale: number; offset: number }> = {
   inception: { scale: 1 / 127.5, offset: -1 },
   unit: { scale: 1 / 255, offset: 0 },
 };
@@ -21,6 +23,15 @@ export type CutLayer = Exclude<Block, "stem" | "top">;
 export const CUT_LAYERS = BLOCKS.filter((b): b is CutLayer => b !== "stem" && b !== "top");
 
 export const MIN_INPUT_SIZE = 75;
+
+/**
+ * The largest input side this machine can hold a training step of one image at: at 299 px a step holds about
+ * 0.37 GB per image (peak RSS 5.9 GiB at batch 16, shared/notes/native-tensorflow.md), growing with the pixels;
+ * half the memory is the bound (1,700 px with 24 GB). Past it libvips and TensorFlow fail with raw errors.
+ */
+export function maxInputSize(memoryBytes = os.totalmem()): number {
+  return Math.max(MIN_INPUT_SIZE, Math.floor(299 * Math.sqrt(memoryBytes / 2 / 0.37e9)));
+}
 
 export interface ArchitectureOptions {
   /** Side of the square input image; 299 as trained, at least 75. */
@@ -46,8 +57,8 @@ export interface Architecture {
 export function buildInceptionV3(options: ArchitectureOptions = {}): Architecture {
   const { inputSize = 299, includeTop = false, classes = 1000, preprocessing = "inception", randomWeights = true } = options;
   const initializer = randomWeights ? {} : { kernelInitializer: "zeros" as const };
-  if (!Number.isInteger(inputSize) || inputSize < MIN_INPUT_SIZE) {
-    throw new Error(`inputSize is ${inputSize}: Inception-v3 needs a whole number of at least ${MIN_INPUT_SIZE} pixels (299 as trained).`);
+  if (!Number.isInteger(inputSize) || inputSize < MIN_INPUT_SIZE || inputSize > maxInputSize()) {
+    throw new Error(`inputSize is ${inputSize}: Inception-v3 needs a whole number of at least ${MIN_INPUT_SIZE} pixels (299 as trained), and this machine's memory holds at most ${maxInputSize()}.`);
   }
   const counters = new Map<string, number>();
   const autoName = (kind: string) => {

@@ -8,9 +8,10 @@ import { Displayable, escapeHtml, Table } from "../display/display";
 import { cachedDownload, digest, downloadable } from "../util/download";
 import { batchesOf, type ImageInput, pathsOf, probabilitiesOf } from "./images";
 import { type Prediction, predictions } from "./predictions";
-import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, type Preprocessing } from "./inception";
+import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, maxInputSize, MIN_INPUT_SIZE, type Preprocessing } from "./inception";
 import { type CompiledFunction, inferenceGraphs } from "../runtime/graph";
-import { type PrecisionChoice, precisionFor, type PrecisionOption } from "../runtime/precision";
+import { type PrecisionChoice, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../runtime/precision";
+import { checkOptions, rule } from "../util/options";
 import { tf } from "../runtime/tf";
 import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
 
@@ -165,17 +166,6 @@ function assignWeights(model: tf.LayersModel, weights: NamedTensorMap, source: s
 }
 
 /** Inception-v3 with its weights' source and preprocessing; `model` is the tfjs LayersModel. */
-/** Says a precision warning once per process. */
-const warned = new Set<string>();
-export function resolvePrecision(option: PrecisionOption, graph = true): PrecisionChoice {
-  const choice = precisionFor(option, graph);
-  if (choice.warning && !warned.has(choice.warning)) {
-    warned.add(choice.warning);
-    console.warn(`inception-lab: precision ${choice.precision}: ${choice.warning}`);
-  }
-  return choice;
-}
-
 export class Inception extends Displayable {
   private readonly featureModels = new Map<CutLayer, tf.LayersModel>();
   /** Inference graphs by model and precision: features at each cut, the ImageNet classifier. */
@@ -223,8 +213,8 @@ export class Inception extends Displayable {
    * TensorFlow graph (`graph: false`: op by op, as tfjs runs models).
    */
   async features(images: ImageInput, options: { layer?: CutLayer; batchSize?: number; graph?: boolean; precision?: PrecisionOption } = {}): Promise<Tensor2D> {
+    checkOptions(options, { layer: rule.oneOf(CUT_LAYERS, "not a cut point. Use one of"), batchSize: rule.whole(1), graph: rule.boolean(), precision: rule.oneOf(PRECISION_OPTIONS) }, "features");
     const { layer = this.source.layer, batchSize = 32, graph: asGraph = true } = options;
-    if (!CUT_LAYERS.includes(layer)) throw new Error(`layer: "${layer}" is not a cut point. Use one of ${CUT_LAYERS.join(", ")}.`);
     const precision = resolvePrecision(options.precision ?? this.precisionOption, asGraph);
     const model = this.featureModel(layer);
     const graph = this.graphOf(layer, model, precision);
@@ -244,13 +234,16 @@ export class Inception extends Displayable {
 
   /** Classes with probabilities, best first, per image (needs the top: ImageNet names with "imagenet"). */
   async classify(images: ImageInput, options: { topK?: number; batchSize?: number; precision?: PrecisionOption } = {}): Promise<Prediction[]> {
-    const { topK = 5, batchSize = 32 } = options;
+    checkOptions(options, { topK: rule.whole(1), batchSize: rule.whole(1), precision: rule.oneOf(PRECISION_OPTIONS) }, "classify");
     if (!this.blockOf.has("predictions")) {
       throw new Error('classify needs the ImageNet classifier: loadInceptionV3({ weights: "imagenet", includeTop: true }).');
     }
-    const graph = this.graphOf("classify", this.model, resolvePrecision(options.precision ?? this.precisionOption));
+    const classes = (this.model.getLayer("predictions").outputShape as number[])[1];
+    const { topK = Math.min(5, classes), batchSize = 32 } = options;
+    const precision = resolvePrecision(options.precision ?? this.precisionOption);
+    const graph = this.graphOf("classify", this.model, precision);
     const rows = await probabilitiesOf(images, this.inputSize, batchSize, (batch) => graph.run([batch])[0]);
-    return predictions(rows, (index) => this.classNames?.[index] ?? `class ${index}`, topK, pathsOf(images));
+    return predictions(rows, (index) => this.classNames?.[index] ?? `class ${index}`, topK, precision.precision, pathsOf(images));
   }
 
   /**
@@ -361,10 +354,19 @@ export async function imagenetAvailable(includeTop = false): Promise<boolean> {
   return downloadable((process.env.INCEPTION_LAB_WEIGHTS_URL ?? KERAS_BASE) + file, file, "weights");
 }
 
+const LOAD_RULES = {
+  weights: rule.orNull(rule.text('use "imagenet", "bundled", null (random), or a path/URL ending in .h5 or model.json.')),
+  includeTop: rule.boolean(),
+  inputSize: (v: unknown) => rule.whole(MIN_INPUT_SIZE, maxInputSize())(v) && `${rule.whole(MIN_INPUT_SIZE, maxInputSize())(v)} (299 as trained; the most is what this machine's memory holds)`,
+  preprocessing: rule.oneOf(["inception", "unit"]),
+  seed: rule.whole(-Number.MAX_SAFE_INTEGER),
+  precision: rule.oneOf(PRECISION_OPTIONS),
+};
+
 /** Builds Inception-v3 and loads its weights. Pixels in are always RGB 0..255, whatever the source. */
 export async function loadInceptionV3(options: LoadOptions = {}): Promise<Inception> {
+  checkOptions(options, LOAD_RULES, "loadInceptionV3"); // a bad option fails before any work
   const { weights = "imagenet", includeTop = false, inputSize = 299, seed } = options;
-  if (options.precision !== undefined) precisionFor(options.precision); // a bad option fails before any work
   if (weights === null) {
     if (includeTop) throw new Error("includeTop: random weights have no trained classifier; add your own head (the training functions do).");
     const { model, blockOf } = withSeed(seed, () => buildInceptionV3({ inputSize, preprocessing: options.preprocessing }));

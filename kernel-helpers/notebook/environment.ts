@@ -1,11 +1,12 @@
 // What the notebook runs on: shown at the top of every tutorial so measurements can be compared.
 import { execFileSync } from "child_process";
 import * as os from "os";
-import * as path from "path";
 import { Table } from "../display/display";
 import { currentBuild, visibleGpu } from "../runtime/build";
 import { precisionFor } from "../runtime/precision";
+import { tensorflowVersion } from "../runtime/native-ops";
 import { tf } from "../runtime/tf";
+import { projectPython } from "../util/python";
 
 export interface EnvironmentInfo {
   backend: string;
@@ -52,9 +53,8 @@ function describeGpu(device: "cpu" | "gpu"): string {
 /** The CUDA and cuDNN versions of the TensorFlow wheel (its build info, read by the venv's Python). */
 function cudaVersions(): string {
   try {
-    const python = path.resolve(__dirname, "..", "..", ".venv", "bin", "python");
     const code = "import tensorflow as tf; i = tf.sysconfig.get_build_info(); print(f\"CUDA {i.get('cuda_version', '?')}, cuDNN {i.get('cudnn_version', '?')}\")";
-    return execFileSync(python, ["-c", code], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } }).trim();
+    return execFileSync(projectPython(), ["-c", code], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } }).trim();
   } catch {
     return "unknown (the venv's Python could not tell)";
   }
@@ -104,11 +104,10 @@ export class Environment extends Table {
 /** Backend, versions, threads, the build and its device, and memory, as a table. */
 export function environment(): Environment {
   const build = currentBuild();
-  const binding = (tf.engine().backend as unknown as { binding?: { TF_Version?: string } }).binding;
   const threads = [process.env.TF_NUM_INTRAOP_THREADS, process.env.TF_NUM_INTEROP_THREADS];
   return new Environment({
     backend: tf.getBackend(),
-    tensorflow: binding?.TF_Version ?? "not native",
+    tensorflow: tensorflowVersion() ?? "not native",
     tfjs: tf.version.tfjs,
     node: process.versions.node,
     cpu: os.cpus()[0]?.model.trim() ?? "unknown",

@@ -1,10 +1,12 @@
 // The modes side by side over time and images seen, and accuracy against a swept parameter.
+import { rule } from "../util/options";
 import { Chart, type ChartOptions } from "../display/chart";
 import type { Comparison } from "../lab/compare";
-import { COLORS, layout } from "./style";
+import { COLORS, layout, checkChartOptions } from "./style";
 
 /** Validation accuracy of each mode against wall-clock time and against training images seen. */
 export function modeComparison(comparison: Comparison, options: ChartOptions = {}): Chart {
+  checkChartOptions(options, "plot.modeComparison");
   const data = comparison.rows.flatMap((row, i) => {
     const epochs = row.run.history.epochs;
     const offset = row.run.info.seconds - (epochs[epochs.length - 1]?.seconds ?? 0);
@@ -28,6 +30,7 @@ export function modeComparison(comparison: Comparison, options: ChartOptions = {
 
 /** Accuracy against a swept parameter (learning rate, unfreeze depth, batch size...). */
 export function sweep(points: { value: number | string; accuracy: number; validationAccuracy?: number | null }[], options: ChartOptions & { parameter?: string; log?: boolean } = {}): Chart {
+  checkChartOptions(options, "plot.sweep", { parameter: rule.text("give the parameter's name."), log: rule.boolean() });
   const parameter = options.parameter ?? "learning rate";
   const xs = points.map((p) => p.value);
   return new Chart({

@@ -1,9 +1,10 @@
 // Learning curves: loss and accuracy, train and validation, after a run or drawn live while it trains
 // (a training callback the notebook layer adds to every run in a kernel).
+import { rule } from "../util/options";
 import { Chart, type ChartOptions, type Figure, LiveChart } from "../display/chart";
-import type { Callback, EpochRecord, History, StepRecord, TrainingLoop } from "../train/loop";
-import type { TrainingRun } from "../train/run";
-import { COLORS, layout } from "./style";
+import type { Callback, EpochRecord, History, StepRecord, TrainingLoop } from "../train/loop/loop";
+import type { TrainingRun } from "../train/modes/run";
+import { COLORS, layout, checkChartOptions } from "./style";
 
 export type CurveAxis = "step" | "epoch" | "seconds" | "images";
 const AXIS_TITLES: Record<CurveAxis, string> = { step: "step", epoch: "epoch", seconds: "wall time (s)", images: "training images seen" };
@@ -60,6 +61,7 @@ function curvesFigure(history: History, options: CurveOptions): Figure {
 
 /** Loss and accuracy, train and validation, against step, epoch, wall time or images seen. */
 export function learningCurves(run: TrainingRun | History, options: CurveOptions = {}): Chart {
+  checkChartOptions(options, "plot.learningCurves", { x: rule.oneOf(["step", "epoch", "seconds", "images"]) });
   const history = "history" in run ? run.history : run;
   const title = "history" in run ? `Learning curves: ${run.mode}` : "Learning curves";
   return new Chart(curvesFigure(history, { title, ...options }));

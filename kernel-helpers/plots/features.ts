@@ -1,14 +1,16 @@
 // Feature vectors on a map: the first two principal components, one colour per class.
+import { rule } from "../util/options";
 import * as path from "path";
 import { Chart, type ChartOptions } from "../display/chart";
 import { principalComponents } from "../lab/pca";
 import type { tf } from "../runtime/tf";
-import { COLORS, layout } from "./style";
+import { COLORS, layout, checkChartOptions } from "./style";
 
 export { principalComponents };
 
 /** A 2-D PCA map of features (bottlenecks), one colour per class. */
 export function featureMap(features: tf.Tensor2D, labels: number[], classes: string[], options: ChartOptions & { files?: string[] } = {}): Chart {
+  checkChartOptions(options, "plot.featureMap", { files: rule.list(rule.text()) });
   const points = principalComponents(features);
   return new Chart({
     data: classes.map((label, c) => {

@@ -1,11 +1,12 @@
 // What one training step computes in each mode, block by block, as a picture: drawn from the same
 // plans the training functions follow (train/recipes.ts).
+import { checkOptions, rule } from "../util/options";
 import { Displayable, escapeHtml } from "../display/display";
 import { type CompareEntry, defaultEntries, entryPlan, topBlock } from "../lab/compare";
 import type { Distortions } from "../data/augment";
-import type { CutLayer } from "../network/inception";
+import { type CutLayer, CUT_LAYERS } from "../network/inception";
 import type { Inception } from "../network/model";
-import type { Role } from "../train/recipes";
+import type { Role } from "../train/modes/recipes";
 
 /** What one training step computes in each mode, block by block, as a picture. */
 export class NetworkDiagram extends Displayable {
@@ -54,6 +55,7 @@ export class NetworkDiagram extends Displayable {
 
 /** Inception-v3's blocks with parameters and FLOPs, coloured by what each mode does with them in a step. */
 export function network(inception: Inception, options: { layer?: CutLayer; unfreezeFrom?: CutLayer; classes?: number; distortions?: Distortions } = {}): NetworkDiagram {
+  checkOptions(options, { layer: rule.oneOf(CUT_LAYERS), unfreezeFrom: rule.oneOf(CUT_LAYERS), classes: rule.whole(2), distortions: rule.object() }, "plot.network");
   const layer = options.layer ?? inception.source.layer;
   const bodies = inception.summary().blocks.filter((b) => b.block !== "top");
   const width = (inception.model.getLayer(layer).outputShape as number[])[3];

@@ -1,15 +1,17 @@
 // What a classifier gets right and wrong: the confusion matrix, precision and recall per class,
 // the misclassified images, and the data set's counts per class and split.
+import { checkOptions, rule } from "../util/options";
 import * as path from "path";
 import { Chart, type ChartOptions } from "../display/chart";
 import { Displayable, escapeHtml } from "../display/display";
 import { type ImageFolder, SPLITS } from "../data/image-folder";
-import { MISTAKES_SHOWN } from "../train/classifier";
-import type { Evaluation } from "../train/evaluation";
-import { COLORS, layout } from "./style";
+import { MISTAKES_SHOWN } from "../train/classifier/classifier";
+import type { Evaluation } from "../train/classifier/evaluation";
+import { COLORS, layout, checkChartOptions } from "./style";
 
 /** The confusion matrix as a heatmap with counts. */
 export function confusionMatrix(evaluation: Evaluation, options: ChartOptions = {}): Chart {
+  checkChartOptions(options, "plot.confusionMatrix");
   const classes = evaluation.classes;
   return new Chart({
     data: [{ type: "heatmap", z: evaluation.confusion, x: classes, y: classes, colorscale: "Blues", texttemplate: "%{z}", hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>" }],
@@ -22,6 +24,7 @@ export function confusionMatrix(evaluation: Evaluation, options: ChartOptions = 
 
 /** Precision and recall of each class as bars. */
 export function perClass(evaluation: Evaluation, options: ChartOptions = {}): Chart {
+  checkChartOptions(options, "plot.perClass");
   const labels = evaluation.perClass.map((c) => c.label);
   return new Chart({
     data: [
@@ -34,6 +37,7 @@ export function perClass(evaluation: Evaluation, options: ChartOptions = {}): Ch
 
 /** Images per class in each split, stacked. */
 export function datasetCounts(data: ImageFolder, options: ChartOptions = {}): Chart {
+  checkChartOptions(options, "plot.datasetCounts");
   const counts = data.counts();
   return new Chart({
     data: SPLITS.map((split, i) => ({ type: "bar", name: split, x: data.classes, y: counts[split], marker: { color: COLORS[i] } })),
@@ -67,6 +71,7 @@ export class Gallery extends Displayable {
 
 /** The worst misclassified images of an evaluation with their captions (their pictures were read by evaluate()). */
 export function misclassified(evaluation: Evaluation, options: { max?: number } = {}): Gallery {
+  checkOptions(options, { max: rule.whole(1) }, "plot.misclassified");
   const mistakes = evaluation.misclassified.slice(0, Math.min(options.max ?? 24, MISTAKES_SHOWN)).filter((m) => evaluation.thumbnails.has(m.path));
   const items = mistakes.map((m) => ({ src: evaluation.thumbnails.get(m.path)!, caption: `${path.basename(m.path)}: ${m.label} → ${m.predicted} (${(m.confidence * 100).toFixed(0)} %)` }));
   return new Gallery(`Misclassified ${evaluation.split} images: ${evaluation.misclassified.length} of ${evaluation.files.length}${evaluation.misclassified.length > items.length ? ` (the ${items.length} worst shown)` : ""}`, items);

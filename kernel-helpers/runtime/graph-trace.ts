@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { withScratchFolder } from "../util/scratch";
-import { nativeBackend } from "./native-ops";
+import { type Binding, nativeBackend, type NativeBackend, type OpAttr, type TensorMetadata } from "./native-ops";
 import { tf } from "./tf";
 
 // tfjs-node ships the TensorFlow protocol buffers it uses to read SavedModels; they write them too.
@@ -19,38 +19,8 @@ const MAX_CAPTURED_ELEMENTS = 65536;
 export const DT_FLOAT = 1;
 const DT_INT32 = 3;
 
-interface OpAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
-interface TensorMetadata {
-  id: number;
-  shape: number[];
-  dtype: number;
-}
-interface Binding {
-  executeOp(name: string, attrs: OpAttr[], inputs: number[], outputs: number): TensorMetadata[];
-  createTensor(shape: number[], dtype: number, values: ArrayBufferView): number;
-  tensorDataSync(id: number): ArrayBufferView;
-  loadSavedModel(dir: string, tags: string): number;
-  deleteSavedModel(id: number): void;
-  TF_ATTR_STRING: number;
-  TF_ATTR_INT: number;
-  TF_ATTR_FLOAT: number;
-  TF_ATTR_BOOL: number;
-  TF_ATTR_TYPE: number;
-  TF_ATTR_SHAPE: number;
-}
-interface Backend {
-  binding: Binding;
-  getInputTensorIds(tensors: tf.Tensor[]): number[];
-  getDTypeInteger(dtype: string): number;
-  runSavedModel(id: number, inputs: tf.Tensor[], infos: { name: string; tfDtype: string }[], outputs: string[]): tf.Tensor[];
-}
-
-export function backend(): Backend {
-  return nativeBackend() as unknown as Backend;
+export function backend(): NativeBackend {
+  return nativeBackend();
 }
 
 /** The binding's id of a tensor's native handle, creating the handle if tfjs still holds the values. */

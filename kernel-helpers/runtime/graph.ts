@@ -22,6 +22,7 @@ import { writeAtomically } from "../util/atomic";
 import { cacheDir } from "../util/download";
 import { backend, batchFree, graphDef, type GraphNode, loadSession, record, type Recording, resize, sameNodes } from "./graph-trace";
 import { foldBatchNorms } from "./fold-batch-norm";
+import { tensorflowVersion } from "./native-ops";
 import { lowerPrecision, type Precision } from "./precision";
 import { tf } from "./tf";
 
@@ -113,7 +114,7 @@ function codeVersion(): string {
     }
   };
   walk(library);
-  hash.update(`tfjs ${tf.version.tfjs}, TensorFlow ${(backend().binding as unknown as { TF_Version: string }).TF_Version}`);
+  hash.update(`tfjs ${tf.version.tfjs}, TensorFlow ${tensorflowVersion()}`);
   return (sourceVersion = hash.digest("hex"));
 }
 

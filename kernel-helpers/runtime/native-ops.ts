@@ -2,25 +2,56 @@
 // return are registered with the tfjs engine, so tf.tidy and tf.memory() see them.
 import { tf } from "./tf";
 
-interface Binding {
+/** An op attribute as the binding takes it. */
+export interface OpAttr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+export interface TensorMetadata {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+
+/** What the library uses of tfjs-node's native binding (the one place it is typed). */
+export interface Binding {
+  TF_Version: string;
+  executeOp(name: string, attrs: OpAttr[], inputs: number[], outputs: number): TensorMetadata[];
+  createTensor(shape: number[], dtype: number, values: ArrayBufferView): number;
+  tensorDataSync(id: number): ArrayBufferView;
+  loadSavedModel(dir: string, tags: string): number;
+  deleteSavedModel(id: number): void;
   TF_ATTR_TYPE: number;
   TF_ATTR_STRING: number;
   TF_ATTR_FLOAT: number;
   TF_ATTR_BOOL: number;
   TF_ATTR_INT: number;
+  TF_ATTR_SHAPE: number;
   TF_FLOAT: number;
   TF_INT32: number;
 }
-interface NativeBackend {
+
+/** tfjs-node's backend, as far as the library uses it beyond tfjs' own API. */
+export interface NativeBackend {
   binding: Binding;
   executeSingleOutput(name: string, attrs: object[], inputs: tf.Tensor[]): tf.Tensor;
   executeMultipleOutputs(name: string, attrs: object[], inputs: tf.Tensor[], count: number): tf.Tensor[];
+  getInputTensorIds(tensors: tf.Tensor[]): number[];
+  getDTypeInteger(dtype: string): number;
+  runSavedModel(id: number, inputs: tf.Tensor[], infos: { name: string; tfDtype: string }[], outputs: string[]): tf.Tensor[];
 }
 
 export function nativeBackend(): NativeBackend {
   const backend = tf.engine().backend as unknown as Partial<NativeBackend>;
   if (tf.getBackend() !== "tensorflow" || !backend.binding) throw new Error(`This needs the native TensorFlow backend; the backend is "${tf.getBackend()}".`);
   return backend as NativeBackend;
+}
+
+/** The version of the native TensorFlow library tfjs-node runs on ("2.21.0"), or null without the native backend. */
+export function tensorflowVersion(): string | null {
+  const backend = tf.engine().backend as unknown as Partial<NativeBackend>;
+  return backend.binding?.TF_Version ?? null;
 }
 
 export type Attr = { type: "dtype"; value: "float32" | "int32" } | { type: "string"; value: string } | { type: "float"; value: number } | { type: "bool"; value: boolean } | { type: "int"; value: number };

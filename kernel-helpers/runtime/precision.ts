@@ -168,3 +168,16 @@ export function precisionFor(option: PrecisionOption, graph = true): PrecisionCh
   }
   return choosePrecision(option, thisMachine());
 }
+
+/** Says a precision warning once per process. */
+const warned = new Set<string>();
+
+/** The choice for this machine, as precisionFor, with its warning said once per process (asking bfloat16 where it is emulated). */
+export function resolvePrecision(option: PrecisionOption, graph = true): PrecisionChoice {
+  const choice = precisionFor(option, graph);
+  if (choice.warning && !warned.has(choice.warning)) {
+    warned.add(choice.warning);
+    console.warn(`inception-lab: precision ${choice.precision}: ${choice.warning}`);
+  }
+  return choice;
+}

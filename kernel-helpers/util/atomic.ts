@@ -70,6 +70,18 @@ function flushFolder(dir: string): void {
   }
 }
 
+/** The nearest existing folder above `target`, when this process cannot write in it; else null. */
+function unwritableAncestor(target: string): string | null {
+  let dir = path.dirname(path.resolve(target));
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return null;
+  } catch {
+    return dir;
+  }
+}
+
 /** What went wrong with a file operation, in words, with the path and what to do. */
 export function describeFileError(error: unknown, what: string): Error {
   const code = (error as NodeJS.ErrnoException).code;
@@ -81,7 +93,10 @@ export function describeFileError(error: unknown, what: string): Error {
     EPERM: "permission denied: choose a folder you can write to",
     ENOTDIR: "a part of the path is a file, not a folder",
   };
-  const message = code && hint[code] ? `${hint[code]} (${code})` : (error as Error).message;
+  if ((error as Error).message.startsWith("cannot write ")) return error as Error; // said already, by a writer below
+  // A folder that cannot be made because an ancestor is read-only says ENOENT; the ancestor is the news.
+  const blocked = code === "ENOENT" ? unwritableAncestor(what) : null;
+  const message = blocked ? `${blocked} is read-only or not writable, so ${what} cannot be made: choose a writable folder (ENOENT)` : code && hint[code] ? `${hint[code]} (${code})` : (error as Error).message;
   const wrapped = new Error(`cannot write ${what}: ${message}.`);
   (wrapped as NodeJS.ErrnoException).code = code;
   return wrapped;

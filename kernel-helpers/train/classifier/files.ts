@@ -6,31 +6,64 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { type CutLayer } from "../network/inception";
-import { loadInceptionV3, resolvePrecision } from "../network/model";
-import type { Precision, PrecisionOption } from "../runtime/precision";
-import { tf } from "../runtime/tf";
-import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../util/atomic";
-import { InterruptedError, listenForInterrupt } from "../util/interrupt";
-import { withScratchFolder } from "../util/scratch";
-import { zipMemberData, zipMembers } from "../util/zip";
-import { batchScorer, Classifier, type ClassifierInfo, classifierModels, Head, readClassifierFolder, readClassNames, readLabels } from "./classifier";
+import { type CutLayer, SCALING } from "../../network/inception";
+import { loadInceptionV3 } from "../../network/model";
+import { type Precision, type PrecisionChoice, precisionFor, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../../runtime/precision";
+import { tf } from "../../runtime/tf";
+import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../../util/atomic";
+import { InterruptedError, listenForInterrupt } from "../../util/interrupt";
+import { pythonWithTensorFlow, SETUP_HINT } from "../../util/python";
+import { withScratchFolder } from "../../util/scratch";
+import { zipMemberData, zipMembers } from "../../util/zip";
+import { Displayable } from "../../display/display";
+import { formatBytes } from "../../display/format";
+import { checkOptions, OptionError, rule } from "../../util/options";
+import { batchScorer, Classifier, type ClassifierInfo, classifierModels, Head, labelsFile, readClassifierFolder, readClassNames, readLabels } from "./classifier";
 
 export type ExportFormat = "keras" | "savedmodel" | "tfjs";
 export const EXPORT_FORMATS: ExportFormat[] = ["keras", "savedmodel", "tfjs"];
 
-const SETUP_HINT = "set INCEPTION_LAB_PYTHON to a Python with tensorflow, or run `npm run setup` (it makes the project's venv)";
+/** What run.export takes besides the folder. */
+export interface ExportOptions {
+  /** "keras" (default): model.keras for Python; "savedmodel": TensorFlow Serving and tf.saved_model.load; "tfjs": as run.save. */
+  format?: ExportFormat;
+}
+const EXPORT_RULES = { format: rule.oneOf(EXPORT_FORMATS) };
 
-/** The Python that has TensorFlow: INCEPTION_LAB_PYTHON, or the project's venv; checked to be there and runnable. */
-export function pythonWithTensorFlow(): string {
-  const python = process.env.INCEPTION_LAB_PYTHON ?? path.resolve(__dirname, "..", "..", ".venv", "bin", "python");
-  if (!fs.existsSync(python)) throw new Error(`Keras and SavedModel files are written by Python TensorFlow, and ${python} is not there: ${SETUP_HINT}.`);
-  try {
-    fs.accessSync(python, fs.constants.X_OK);
-  } catch {
-    throw new Error(`The Python ${python} cannot be run (it is not executable): ${SETUP_HINT}.`);
+/** An export, as written: its folder, format and files; shows itself as a line (its folder is `dir`). */
+export class ExportResult extends Displayable {
+  constructor(
+    readonly dir: string,
+    readonly format: ExportFormat,
+    /** The files written, with their sizes in bytes. */
+    readonly files: { name: string; bytes: number }[],
+  ) {
+    super();
   }
-  return python;
+
+  /** Bytes on disk, every file of the export. */
+  get bytes(): number {
+    return this.files.reduce((sum, f) => sum + f.bytes, 0);
+  }
+
+  toText(): string {
+    return `${this.format} export in ${this.dir}: ${this.files.length} files, ${formatBytes(this.bytes)}`;
+  }
+}
+
+/** The files of a written folder, with sizes (the manifest aside). */
+function folderFiles(dir: string): { name: string; bytes: number }[] {
+  const walk = (sub: string): { name: string; bytes: number }[] =>
+    fs.readdirSync(path.join(dir, sub), { withFileTypes: true }).flatMap((e) => {
+      const name = path.join(sub, e.name);
+      return e.isDirectory() ? walk(name) : e.name === MANIFEST ? [] : [{ name, bytes: fs.statSync(path.join(dir, name)).size }];
+    });
+  return walk("");
+}
+
+/** history.json: a run's info and history, beside every saved or exported classifier. */
+export function historyFile(info: object, history: object): Record<string, string> {
+  return { "history.json": JSON.stringify({ info, history }) };
 }
 
 /**
@@ -125,14 +158,19 @@ function scaling(model: tf.LayersModel): { scale: number; offset: number } {
  * probabilities; the SavedModel takes images of any batch and size (resized inside), float32 as
  * `serving_default` and uint8 as `serving_uint8`, and also returns each image's label.
  */
-export async function exportClassifier(classifier: Classifier, dir: string, format: ExportFormat, extra: Record<string, string> = {}): Promise<string> {
-  if (typeof dir !== "string" || dir === "") throw new Error(`dir is ${dir === "" ? "empty" : String(dir)}: give the folder to export into, e.g. run.export("models/flowers-keras").`);
-  if (!EXPORT_FORMATS.includes(format)) throw new Error(`format: "${format}" is not one of ${EXPORT_FORMATS.join(", ")}.`);
-  if (format === "tfjs") return classifier.save(dir, extra);
+export async function exportClassifier(classifier: Classifier, dir: string, options: ExportOptions = {}, extra: Record<string, string> = {}): Promise<ExportResult> {
+  if (typeof dir !== "string" || dir === "") throw new OptionError("dir", `dir is ${dir === "" ? "empty" : String(dir)}: give the folder to export into, e.g. run.export("models/flowers-keras").`);
+  checkOptions(options, EXPORT_RULES, "export");
+  const format = options.format ?? "keras";
+  const written = format === "tfjs" ? await classifier.save(dir, extra) : await bridgeExport(classifier, dir, format, { ...labelsFile(classifier.info), ...extra });
+  return new ExportResult(written, format, folderFiles(written));
+}
+
+/** A Keras file or a SavedModel, written by the Python bridge from the classifier's weights, checked whole, with `extra` files beside it. */
+function bridgeExport(classifier: Classifier, dir: string, format: "keras" | "savedmodel", extra: Record<string, string>): Promise<string> {
   pythonWithTensorFlow();
   const model = classifier.model;
   const layers = model.layers.filter((l) => l.weights.length > 0);
-  const labels = { "labels.json": JSON.stringify(classifier.info, null, 1), ...extra };
   return withScratchFolder("keras", (scratch) =>
     writeFolder(dir, async (tmp) => {
       const weightsFile = path.join(scratch, "weights.f32");
@@ -156,12 +194,10 @@ export async function exportClassifier(classifier: Classifier, dir: string, form
         throw error;
       });
       await checkExported(tmp, format, dir);
-      for (const [name, content] of Object.entries(labels)) writeAtomically(path.join(tmp, name), content);
+      for (const [name, content] of Object.entries(extra)) writeAtomically(path.join(tmp, name), content);
     }),
   );
 }
-
-const SCALINGS: Record<string, { scale: number; offset: number }> = { inception: { scale: 1 / 127.5, offset: -1 }, unit: { scale: 1 / 255, offset: 0 } };
 
 /** The class names given, or those of a labels.json beside `file`, checked before any work; null when neither. */
 function classNamesFor(file: string, classes: string[] | undefined): string[] | null {
@@ -181,7 +217,7 @@ function classNamesFor(file: string, classes: string[] | undefined): string[] | 
  * else Keras' preprocess_input scaling to [-1, 1] is assumed). Class names come from `classes`, else from
  * a labels.json beside the file (as export writes it), else "class 0", "class 1", ...
  */
-async function readKerasClassifier(file: string, classes: string[] | undefined, precision: Precision): Promise<Classifier> {
+async function readKerasClassifier(file: string, classes: string[] | undefined, precision: PrecisionChoice): Promise<Classifier> {
   const given = classNamesFor(file, classes);
   if (/\.keras$/i.test(file)) {
     const problem = kerasFileProblem(file);
@@ -190,7 +226,7 @@ async function readKerasClassifier(file: string, classes: string[] | undefined, 
   return withScratchFolder("keras", async (scratch) => {
     await bridge(["import", path.resolve(file), scratch]);
     const spec = JSON.parse(fs.readFileSync(path.join(scratch, "spec.json"), "utf8")) as { inputSize: number; layer: CutLayer; classes: number; scale: number | null; offset: number | null; layers: number[][][] };
-    const preprocessing = spec.scale === null ? "inception" : Object.entries(SCALINGS).find(([, s]) => Math.abs(s.scale - spec.scale!) < 1e-9 && Math.abs(s.offset - spec.offset!) < 1e-9)?.[0];
+    const preprocessing = spec.scale === null ? "inception" : Object.entries(SCALING).find(([, s]) => Math.abs(s.scale - spec.scale!) < 1e-9 && Math.abs(s.offset - spec.offset!) < 1e-9)?.[0];
     if (!preprocessing) throw new Error(`${file}: its Rescaling layer (scale ${spec.scale}, offset ${spec.offset}) is neither [-1, 1] nor [0, 1] scaling of pixels 0..255.`);
     const names = given ?? Array.from({ length: spec.classes }, (_, i) => `class ${i}`);
     if (names.length !== spec.classes) throw new Error(`${file} has ${spec.classes} classes; ${names.length} class names were given${classes ? "" : " (in the labels.json beside it)"}.`);
@@ -236,7 +272,7 @@ function checkSavedModelRuns(dir: string, labels: string, info: ClassifierInfo, 
  */
 async function readSavedModelClassifier(dir: string, precision: PrecisionOption | undefined): Promise<Classifier> {
   if (precision === "bfloat16" || precision === "float16") {
-    throw new Error(`precision: ${dir} is a SavedModel, which TensorFlow runs as it was saved (float32); load the same run's Keras export or tfjs folder to predict at ${precision}.`);
+    throw new OptionError("precision", `precision: ${dir} is a SavedModel, which TensorFlow runs as it was saved (float32); load the same run's Keras export or tfjs folder to predict at ${precision}.`);
   }
   const labels = path.join(dir, "labels.json");
   if (!fs.existsSync(labels)) throw new Error(`${dir}: a SavedModel without labels.json, so not one Inception Lab exported (its classes and input size are unknown); give a folder run.export(dir, { format: "savedmodel" }) wrote.`);
@@ -262,7 +298,13 @@ async function readSavedModelClassifier(dir: string, precision: PrecisionOption 
     throw error;
   }
   // dispose() frees the TensorFlow session with the classifier.
-  return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, "float32", Object.assign(batchScorer(info.inputSize, score), { dispose: () => saved.dispose() }));
+  // dispose() frees the TensorFlow session with the classifier; it runs as it was saved, at float32 only.
+  const scorer = Object.assign(batchScorer(info.inputSize, score), { dispose: () => saved.dispose() });
+  const only = (precision: Precision) => {
+    if (precision !== "float32") throw new OptionError("precision", `precision: ${dir} is a SavedModel, which TensorFlow runs as it was saved (float32); load the same run's Keras export or tfjs folder to predict at ${precision}.`);
+    return scorer;
+  };
+  return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, precisionFor("float32"), only);
 }
 
 /**
@@ -271,8 +313,9 @@ async function readSavedModelClassifier(dir: string, precision: PrecisionOption 
  * in Python. What the library wrote is checked against its manifest first.
  */
 export async function loadClassifier(location: string, options: { classes?: string[]; precision?: PrecisionOption } = {}): Promise<Classifier> {
+  checkOptions(options, { classes: rule.any(), precision: rule.oneOf(PRECISION_OPTIONS) }, "loadClassifier");
   if (typeof location !== "string" || location === "") throw new Error(`location is ${location === "" ? "empty" : String(location)}: give a folder run.save(dir) or run.export(dir) wrote, or a Keras file (.keras, .h5).`);
-  const { precision } = resolvePrecision(options.precision ?? "auto");
+  const precision = resolvePrecision(options.precision ?? "auto");
   if (/\.(keras|h5)$/i.test(location)) {
     if (!fs.existsSync(location)) throw new Error(`${location}: no such file.`);
     return readKerasClassifier(location, options.classes, precision);

@@ -1,9 +1,9 @@
 // The three modes as data: where each starts, which blocks it trains, whether a head is first trained on
 // cached features, and its defaults. Training (modes.ts), the comparison and the cost model (lab/) and the
 // network picture (plots/) all read the same plan, so a new mode is one entry here.
-import { type Block, BLOCKS, type CutLayer } from "../network/inception";
-import { type Distortions, hasDistortions } from "../data/augment";
-import type { OptimizerName } from "./optimizers";
+import { type Block, BLOCKS, type CutLayer } from "../../network/inception";
+import { type Distortions, hasDistortions } from "../../data/augment";
+import type { OptimizerName } from "../loop/optimizers";
 
 export type Mode = "retrain-final-layer" | "fine-tune" | "from-scratch";
 export const MODES: Mode[] = ["retrain-final-layer", "fine-tune", "from-scratch"];

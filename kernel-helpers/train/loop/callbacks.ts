@@ -1,24 +1,11 @@
 // The rules of the training loop, each a callback (loop.ts) that can be tested on its own with fake
 // records: keep the best weights, stop early, respect a time budget, stop on a kernel interrupt or a
-// loss that is not a number, and show progress. Checkpoints and learning-rate schedules have files of
-// their own; live charts come from the plots layer, registered by the notebook layer.
-import { Progress } from "../display/progress";
-import { tf } from "../runtime/tf";
-import type { InterruptFlag } from "../util/interrupt";
+// loss that is not a number, and show progress. Checkpoints, TensorBoard logs and learning-rate schedules have
+// files of their own; live charts come from the plots layer, added to every run by the notebook layer.
+import { Progress } from "../../display/progress";
+import { tf } from "../../runtime/tf";
+import type { InterruptFlag } from "../../util/interrupt";
 import type { Callback, EpochRecord, StepRecord, TrainingLoop } from "./loop";
-import type { Resolved } from "./options";
-
-/** Callbacks that layers above training add to every run, by name (the notebook layer: live charts). */
-const addedByLayersAbove = new Map<string, (options: Resolved) => Callback[]>();
-
-/** Adds callbacks to every training run, made from its options; a second call with the same name replaces the first. */
-export function addDefaultCallbacks(name: string, make: (options: Resolved) => Callback[]): void {
-  addedByLayersAbove.set(name, make);
-}
-
-export function defaultCallbacks(options: Resolved): Callback[] {
-  return [...addedByLayersAbove.values()].flatMap((make) => make(options));
-}
 
 /** On equal validation accuracy, a loss lower by more than this counts as better. */
 export const MIN_LOSS_DELTA = 1e-4;
@@ -136,7 +123,7 @@ export class TimeBudget implements Callback {
   }
 
   onBatchEnd(_: StepRecord, loop: TrainingLoop): void {
-    if (loop.seconds - this.start > this.seconds) loop.stop("time budget reached");
+    if (loop.seconds - this.start > this.seconds) loop.stop("time budget reached", "time budget reached");
   }
 }
 
@@ -145,14 +132,14 @@ export class StopOnInterrupt implements Callback {
   constructor(private readonly flag: InterruptFlag) {}
 
   onBatchEnd(_: StepRecord, loop: TrainingLoop): void {
-    if (this.flag.requested) loop.stop("interrupted");
+    if (this.flag.requested) loop.stop("interrupted", "interrupted");
   }
 }
 
 /** Stops when the loss is not a finite number: further steps would only train on NaN. */
 export class StopOnNaN implements Callback {
   onBatchEnd(record: StepRecord, loop: TrainingLoop): void {
-    if (!Number.isFinite(record.loss)) loop.stop(`the loss became ${record.loss} at step ${record.step}: try a lower learning rate`);
+    if (!Number.isFinite(record.loss)) loop.stop(`the loss became ${record.loss} at step ${record.step}: try a lower learning rate`, "loss not finite");
   }
 }
 
@@ -181,7 +168,7 @@ export class ProgressBar implements Callback {
   }
 
   onTrainEnd(loop: TrainingLoop): void {
-    const why = loop.stopReason ? ` · ${loop.stopReason}` : loop.endedPhases.length ? ` · ${loop.endedPhases.map((e) => `${e.phase} ${e.reason}`).join(", ")}` : "";
+    const why = loop.stopMessage ? ` · ${loop.stopMessage}` : loop.endedPhases.length ? ` · ${loop.endedPhases.map((e) => `${e.phase} ${e.reason}`).join(", ")}` : "";
     // The last epoch's accuracy is not the run's: keep-best keeps the best epoch, so the bar says both.
     const scores = loop.history.epochs.map((e) => e.valAccuracy).filter((a): a is number => a !== null);
     const validation = scores.length ? ` · last val acc ${scores[scores.length - 1].toFixed(3)}, best ${Math.max(...scores).toFixed(3)}` : "";

@@ -5,11 +5,12 @@
 // and that it belongs to this kind of run: the same mode, weights, cut, input size and classes.
 import * as fs from "fs";
 import * as path from "path";
-import { loadModelFolder, writeTfjsModel } from "../network/model-files";
-import { tf } from "../runtime/tf";
-import { verifyFolder, writeAtomically, writeFolder } from "../util/atomic";
-import { Tracker } from "./callbacks";
-import type { EpochRecord, History, TrainingLoop } from "./loop";
+import { loadModelFolder, writeTfjsModel } from "../../network/model-files";
+import { tf } from "../../runtime/tf";
+import { verifyFolder, writeAtomically, writeFolder } from "../../util/atomic";
+import { Tracker } from "../loop/callbacks";
+import { type ClassifierInfo, labelsFile } from "./classifier";
+import type { EpochRecord, History, TrainingLoop } from "../loop/loop";
 
 /** What makes a checkpoint fit a run: resuming another kind of run would mix up weights. */
 export interface RunIdentity {
@@ -37,7 +38,7 @@ export class Checkpoint extends Tracker {
     readonly dir: string,
     private readonly model: tf.LayersModel,
     private readonly identity: RunIdentity,
-    private readonly labels: object,
+    private readonly labels: ClassifierInfo,
   ) {
     super();
   }
@@ -49,7 +50,7 @@ export class Checkpoint extends Tracker {
     try {
       await writeFolder(this.dir, async (tmp) => {
         await writeTfjsModel(tmp, this.model);
-        writeAtomically(path.join(tmp, "labels.json"), JSON.stringify(this.labels, null, 1));
+        for (const [name, content] of Object.entries(labelsFile(this.labels))) writeAtomically(path.join(tmp, name), content);
         writeAtomically(path.join(tmp, "history.json"), JSON.stringify(state));
       });
       this.written++;

@@ -2,11 +2,11 @@
 // optimizer's update. With `graph` (the default) the step runs as one TensorFlow graph recorded on its
 // first call (runtime/graph.ts): measured here, a full fine-tune step at 299 px runs 1.35x faster than op
 // by op. The bench and the cost model time this same step.
-import { currentBuild } from "../runtime/build";
-import { CompiledFunction } from "../runtime/graph";
-import { tf } from "../runtime/tf";
-import type { Precision } from "../runtime/precision";
-import { newVariable } from "../runtime/variable";
+import { currentBuild } from "../../runtime/build";
+import { CompiledFunction } from "../../runtime/graph";
+import { tf } from "../../runtime/tf";
+import type { Precision } from "../../runtime/precision";
+import { newVariable } from "../../runtime/variable";
 import type { Optimizer } from "./optimizers";
 
 /**

@@ -5,8 +5,8 @@
 // trained variable, so a step never creates variables (a recorded graph could not hold new ones).
 // The update rules are Keras 3's (Adam's bias correction on the step size with epsilon outside the square
 // root, RMSprop's epsilon inside it, momentum's velocity in steps): test/optimizers.test.ts holds them to it.
-import { tf } from "../runtime/tf";
-import { newVariable } from "../runtime/variable";
+import { tf } from "../../runtime/tf";
+import { newVariable } from "../../runtime/variable";
 
 export type OptimizerName = "sgd" | "momentum" | "adam" | "rmsprop";
 export const OPTIMIZERS: OptimizerName[] = ["sgd", "momentum", "adam", "rmsprop"];

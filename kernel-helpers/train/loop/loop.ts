@@ -31,6 +31,12 @@ export interface EpochRecord {
   flops: number;
 }
 
+/**
+ * Why a run ended before its last epoch. The kinds are few and fixed (code compares them); what happened in
+ * words is the loop's stopMessage ("the loss became NaN at step 3: ...", "stopped by EarlyStopping ...").
+ */
+export type StopReason = "interrupted" | "time budget reached" | "loss not finite" | "stopped by a callback" | "failed";
+
 export interface History {
   steps: StepRecord[];
   epochs: EpochRecord[];
@@ -84,8 +90,9 @@ export class TrainingLoop {
   phase: Phase | null = null;
   epochInPhase = 0;
   stepInPhase = 0;
-  /** Why the whole run ended before its last epoch (interrupted, time budget, ...), or null. */
-  stopReason: string | null = null;
+  /** Why the whole run ended before its last epoch, or null; stopMessage says it in words. */
+  stopReason: StopReason | null = null;
+  stopMessage: string | null = null;
   /** Phases a callback ended before their last epoch, with the reason (early stopping). */
   readonly endedPhases: { phase: string; reason: string }[] = [];
   /** Problems callbacks met without stopping the run (a checkpoint that could not be written). */
@@ -140,9 +147,11 @@ export class TrainingLoop {
     return this.images / Math.max(this.seconds, 1e-9);
   }
 
-  /** Ends the whole run after the current step. */
-  stop(reason: string): void {
-    this.stopReason ??= reason;
+  /** Ends the whole run after the current step; `message` says why (a callback's own words), `reason` what kind of stop it is. */
+  stop(message: string, reason: StopReason = "stopped by a callback"): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.stopMessage = message;
   }
 
   /** Ends the current phase after the current epoch; the next phase, if any, starts. */

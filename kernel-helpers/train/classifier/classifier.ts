@@ -2,21 +2,22 @@
 // (dropout, a dense layer to one logit per class, softmax). It predicts, evaluates, saves and loads.
 import * as fs from "fs";
 import * as path from "path";
-import { decodeBatch, thumbnail } from "../network/decode";
-import { Displayable } from "../display/display";
-import { type ImageInput, pathsOf, probabilitiesOf } from "../network/images";
-import { type Prediction, predictions } from "../network/predictions";
+import { ImageFolder, SPLITS, type Split } from "../../data/image-folder";
+import { Displayable } from "../../display/display";
+import { decodeBatch, ImageDecodeError, thumbnail } from "../../network/decode";
+import { type ImageInput, pathsOf, probabilitiesOf } from "../../network/images";
+import { type CutLayer, CUT_LAYERS } from "../../network/inception";
+import type { Inception } from "../../network/model";
+import { loadModelFolder, writeTfjsModel } from "../../network/model-files";
+import { type Prediction, predictions } from "../../network/predictions";
+import { inferenceGraphs } from "../../runtime/graph";
+import { dropout } from "../../runtime/native-ops";
+import { type Precision, type PrecisionChoice, precisionFor, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../../runtime/precision";
+import { tf } from "../../runtime/tf";
+import { newVariable } from "../../runtime/variable";
+import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../../util/atomic";
+import { checkOptions, OptionError, rule } from "../../util/options";
 import { Evaluation } from "./evaluation";
-import type { ImageFolder, Split } from "../data/image-folder";
-import { type CutLayer, CUT_LAYERS } from "../network/inception";
-import type { Inception } from "../network/model";
-import { inferenceGraphs } from "../runtime/graph";
-import { dropout } from "../runtime/native-ops";
-import type { Precision } from "../runtime/precision";
-import { tf } from "../runtime/tf";
-import { newVariable } from "../runtime/variable";
-import { loadModelFolder, writeTfjsModel } from "../network/model-files";
-import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../util/atomic";
 
 /** The new classifier on top of the features; its layers can be applied to features or to the network. */
 export class Head {
@@ -85,20 +86,29 @@ export interface ClassifierInfo {
   weights: string;
 }
 
+/** The class probabilities of image files: rows for those that decoded, and the others with the reason. */
+export interface Scores {
+  files: string[];
+  probabilities: number[][];
+  failed: { path: string; reason: string }[];
+}
+
 /**
- * Class probabilities of image files (files that fail to decode are left out), and where it can, of decoded
+ * Class probabilities of image files (files that fail to decode are listed apart), and where it can, of decoded
  * images (`images`: a batch of pixels 0..255 in, one row per image out).
  */
-type Scorer = ((files: string[]) => Promise<{ files: string[]; probabilities: number[][] }>) & { images?: (batch: tf.Tensor4D) => tf.Tensor; dispose?(): void };
+export type Scorer = ((files: string[]) => Promise<Scores>) & { images?: (batch: tf.Tensor4D) => tf.Tensor; dispose?(): void };
 
-/** Runs image files through `probabilities` (decoded pixels 0..255 in, one row per image out) in batches; failed files are left out. */
+/** Runs image files through `probabilities` (decoded pixels 0..255 in, one row per image out) in batches. */
 export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor4D) => tf.Tensor, batchSize = 32): Scorer {
   const scorer: Scorer = async (files) => {
     const kept: string[] = [];
     const rows: number[][] = [];
+    const failed: Scores["failed"] = [];
     for (let i = 0; i < files.length; i += batchSize) {
       const chunk = files.slice(i, i + batchSize);
-      const { images, decoded } = await decodeBatch(chunk, inputSize);
+      const { images, decoded, failed: bad } = await decodeBatch(chunk, inputSize);
+      bad.forEach(({ index, reason }) => failed.push({ path: chunk[index], reason }));
       if (decoded.length > 0) {
         const output = probabilities(images);
         rows.push(...((await output.array()) as number[][]));
@@ -107,12 +117,12 @@ export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor
       }
       images.dispose();
     }
-    return { files: kept, probabilities: rows };
+    return { files: kept, probabilities: rows, failed };
   };
   return Object.assign(scorer, { images: probabilities });
 }
 
-/** Runs image files through a model in batches, as a graph at `precision` (failed files are left out); `dispose` frees the graph. */
+/** Runs image files through a model in batches, as a graph at `precision`; `dispose` frees the graph. */
 export function imageScorer(model: tf.LayersModel, inputSize: number, precision: Precision, batchSize = 32): Scorer & { dispose(): void } {
   const graph = inferenceGraphs(model, true, precision);
   return Object.assign(batchScorer(inputSize, (images) => graph.run([images])[0], batchSize), { dispose: () => graph.dispose() });
@@ -128,21 +138,44 @@ export const MISTAKES_SHOWN = 48;
  */
 const freeWhenUnreachable = new FinalizationRegistry<tf.Tensor[]>((tensors) => tf.dispose(tensors.filter((t) => !t.isDisposed)));
 
+/** What predict takes besides the images. */
+export interface PredictOptions {
+  /** How many of the best classes each prediction lists (default 5, or every class when there are fewer). */
+  topK?: number;
+  /** The precision to run the network at (default the classifier's own, which a run's classifier took from the run). */
+  precision?: PrecisionOption;
+}
+
+/** What evaluate takes: the data set (a run's own by default), the split, the precision. */
+export interface EvaluateOptions {
+  data?: ImageFolder;
+  /** Default "test". */
+  split?: Split;
+  precision?: PrecisionOption;
+}
+
+export const PREDICT_RULES = { topK: rule.whole(1), precision: rule.oneOf(PRECISION_OPTIONS) };
+export const EVALUATE_RULES = { data: rule.any(), split: rule.oneOf(SPLITS), precision: rule.oneOf(PRECISION_OPTIONS) };
+
+/** The default number of best classes a prediction lists: 5, or every class when there are fewer. */
+export const defaultTopK = (classes: number) => Math.min(5, classes);
+
 export class Classifier extends Displayable {
-  protected readonly score: Scorer;
   private readonly layersModel: tf.LayersModel | null;
-  /** Scores decoded images, where `score` reads files only (a retraining's scorer reads cached features). */
-  private tensorScorer: Scorer | null = null;
+  /** Scorers made so far, by precision: file scorers, and tensor scorers where the file scorer takes files only. */
+  private readonly scorers = new Map<Precision, Scorer>();
+  private readonly tensorScorers = new Map<Precision, Scorer>();
   private readonly owned: tf.Tensor[];
   private disposed = false;
 
   constructor(
-    /** The network and head as tfjs layers; null for one that only predicts (a SavedModel's graph), given `score`. */
+    /** The network and head as tfjs layers; null for one that only predicts (a SavedModel's graph), given `scorerFor`. */
     model: tf.LayersModel | null,
     readonly info: ClassifierInfo,
-    /** The precision it predicts at (runtime/precision.ts); a run's classifier computes as the run did. */
-    readonly precision: Precision = "float32",
-    score?: Scorer,
+    /** The precision it predicts at unless asked otherwise (runtime/precision.ts); a run's classifier computes as the run did. */
+    readonly precision: PrecisionChoice = precisionFor("float32"),
+    /** How this classifier scores files at a precision (default: its model as a graph); may refuse a precision. */
+    private readonly scorerFor?: (precision: Precision) => Scorer,
     /**
      * The tensors this classifier owns and frees (default its model's weights; a run passes its own list, which
      * grows as it trains: optimizer state, and never the caller's network that a retrained head shares).
@@ -150,9 +183,8 @@ export class Classifier extends Displayable {
     owned: tf.Tensor[] = model ? model.weights.map((w) => w.read()) : [],
   ) {
     super();
-    if (!model && !score) throw new Error("Classifier: a classifier without layers needs a scorer.");
+    if (!model && !scorerFor) throw new Error("Classifier: a classifier without layers needs a scorer.");
     this.layersModel = model;
-    this.score = score ?? imageScorer(model!, info.inputSize, precision);
     this.owned = owned;
     if (model) freeWhenUnreachable.register(model, this.owned, this);
   }
@@ -163,12 +195,11 @@ export class Classifier extends Displayable {
     this.disposed = true;
     freeWhenUnreachable.unregister(this);
     tf.dispose(this.owned.filter((v) => !v.isDisposed));
-    this.score.dispose?.();
-    if (this.tensorScorer !== this.score) this.tensorScorer?.dispose?.();
+    for (const scorer of new Set([...this.scorers.values(), ...this.tensorScorers.values()])) scorer.dispose?.();
   }
 
-  protected checkAlive(): void {
-    if (this.disposed) throw new Error("This classifier was disposed (dispose()); train or load it again.");
+  protected checkAlive(call: string): void {
+    if (this.disposed) throw new Error(`${call}: this classifier was disposed (dispose()); train or load it again.`);
   }
 
   /** The classifier as tfjs layers (to save, export, train on or look inside). */
@@ -186,44 +217,73 @@ export class Classifier extends Displayable {
     return this.info.classes;
   }
 
-  /** Labels for image files, best class first. */
+  /** The precision a call runs at: the one asked for, or the classifier's own. */
+  private precisionOf(option: PrecisionOption | undefined): PrecisionChoice {
+    return option === undefined ? this.precision : resolvePrecision(option);
+  }
+
+  /** The file scorer at a precision, made once. */
+  private scorer(precision: Precision): Scorer {
+    let scorer = this.scorers.get(precision);
+    if (!scorer) this.scorers.set(precision, (scorer = this.scorerFor ? this.scorerFor(precision) : imageScorer(this.model, this.info.inputSize, precision)));
+    return scorer;
+  }
+
+  /** A scorer of decoded images at a precision: the file scorer's where it has one, else the model as a graph. */
+  private tensorScorer(precision: Precision): Scorer {
+    const files = this.scorer(precision);
+    if (files.images) return files;
+    let scorer = this.tensorScorers.get(precision);
+    if (!scorer) this.tensorScorers.set(precision, (scorer = imageScorer(this.model, this.info.inputSize, precision)));
+    return scorer;
+  }
+
   /**
    * The classes of images, best first: file paths (JPEG, PNG, GIF, BMP), or decoded images as
    * inception.classify takes them (a tensor of pixels 0..255, a list of them, batches). One shape of
-   * prediction everywhere: label, probability, the topK best, every class's probability, and the path.
+   * prediction everywhere: label, probability, the topK best, every class's probability, the path, and the
+   * precision the network ran at.
    */
-  async predict(images: ImageInput, options: { topK?: number } = {}): Promise<Prediction[]> {
-    this.checkAlive();
-    const topK = options.topK ?? Math.min(5, this.classes.length);
+  async predict(images: ImageInput, options: PredictOptions = {}): Promise<Prediction[]> {
+    this.checkAlive("predict");
+    checkOptions(options, PREDICT_RULES, "predict");
+    const topK = options.topK ?? defaultTopK(this.classes.length);
+    const precision = this.precisionOf(options.precision);
     const className = (index: number) => this.classes[index];
     const paths = pathsOf(images);
     if (!paths) {
-      if (images === undefined || images === null || (Array.isArray(images) && images.length === 0)) throw new Error("predict: give an image file path, a list of them (for example data.files(\"test\")), or images as a tensor of pixels 0..255.");
-      this.tensorScorer ??= this.score.images ? this.score : imageScorer(this.model, this.info.inputSize, this.precision);
-      return predictions(await probabilitiesOf(images, this.info.inputSize, 32, this.tensorScorer.images!), className, topK);
+      if (images === undefined || images === null || (Array.isArray(images) && images.length === 0)) throw new OptionError("images", 'predict: give an image file path, a list of them (for example data.files("test")), or images as a tensor of pixels 0..255.');
+      return predictions(await probabilitiesOf(images, this.info.inputSize, 32, this.tensorScorer(precision.precision).images!), className, topK, precision.precision);
     }
-    const files = paths;
-    for (const file of files) {
-      if (typeof file !== "string") throw new Error(`predict: ${String(file)} is not a file path.`);
-      if (!fs.existsSync(file)) throw new Error(`${file}: no such image file.`);
-      if (fs.statSync(file).isDirectory()) throw new Error(`${file} is a folder: give image files (data.files("test") lists a data set's).`);
+    for (const file of paths) {
+      if (typeof file !== "string") throw new OptionError("images", `predict: ${String(file)} is not a file path.`);
+      if (!fs.existsSync(file)) throw new OptionError("images", `${file}: no such image file.`);
+      if (fs.statSync(file).isDirectory()) throw new OptionError("images", `${file} is a folder: give image files (data.files("test") lists a data set's).`);
     }
-    const { files: kept, probabilities } = await this.score(files);
-    const missing = files.filter((f) => !kept.includes(f));
-    if (missing.length) throw new Error(`cannot decode ${missing.join(", ")}: not a readable JPEG, PNG, GIF or BMP image.`);
-    return predictions(probabilities, className, topK, kept);
+    const { files: kept, probabilities, failed } = await this.scorer(precision.precision)(paths);
+    if (failed.length) throw new ImageDecodeError(`cannot decode ${failed.map((f) => `${f.path} (${f.reason})`).join(", ")}: not a readable JPEG, PNG, GIF or BMP image.`);
+    return predictions(probabilities, className, topK, precision.precision, kept);
   }
 
-  /** Accuracy, per-class precision/recall, confusion matrix, misclassified files and top losses on a split. */
-  async evaluate(data: ImageFolder, split: Split = "test"): Promise<Evaluation> {
-    this.checkAlive();
+  /**
+   * Accuracy, per-class precision/recall, confusion matrix, misclassified files and top losses on a split of
+   * `data`. Images that cannot be read are left out and counted; a split none of whose images can be read is an error.
+   */
+  async evaluate(options: EvaluateOptions = {}): Promise<Evaluation> {
+    this.checkAlive("evaluate");
+    checkOptions(options, EVALUATE_RULES, "evaluate");
+    const { data, split = "test" } = options;
+    if (!(data instanceof ImageFolder)) throw new OptionError("data", "evaluate: give data, the data set to evaluate on (imageFolder(...)): evaluate({ data, split: \"test\" }).");
+    const precision = this.precisionOf(options.precision);
     const missingClasses = data.classes.filter((c) => !this.classes.includes(c));
     if (missingClasses.length) throw new Error(`The data set has classes this classifier does not know: ${missingClasses.join(", ")}.`);
     const examples = data.examples(split);
     if (examples.length === 0) throw new Error(`The ${split} split of ${data.dir} is empty: set a ${split}Percent above 0 in imageFolder().`);
     const labelOf = new Map(examples.map((e) => [e.path, this.classes.indexOf(data.classes[e.label])]));
-    const { files, probabilities } = await this.score(examples.map((e) => e.path));
-    const evaluation = new Evaluation(this.classes, files, files.map((f) => labelOf.get(f)!), probabilities, split);
+    const { files, probabilities, failed } = await this.scorer(precision.precision)(examples.map((e) => e.path));
+    failed.forEach((f) => data.reportBadFile(f.path, f.reason));
+    if (files.length === 0) throw new ImageDecodeError(`${data.dir}: none of the ${examples.length} ${split} images could be read (${failed[0]?.reason ?? "unreadable"}), so there is nothing to evaluate; data.report() lists them.`);
+    const evaluation = new Evaluation(this.classes, files, files.map((f) => labelOf.get(f)!), probabilities, split, precision, failed.length);
     // The worst mistakes as small pictures, read now, so plot.misclassified(evaluation) draws without reading files.
     for (const mistake of evaluation.misclassified.slice(0, MISTAKES_SHOWN)) evaluation.thumbnails.set(mistake.path, await thumbnail(mistake.path));
     return evaluation;
@@ -234,16 +294,21 @@ export class Classifier extends Displayable {
    * nothing. `dir` must be new, empty, or a folder this library wrote: it never replaces other files.
    */
   save(dir: string, extra: Record<string, string> = {}): Promise<string> {
-    this.checkAlive();
+    this.checkAlive("save");
     return writeFolder(dir, async (tmp) => {
       await writeTfjsModel(tmp, this.model);
-      for (const [name, content] of Object.entries({ "labels.json": JSON.stringify(this.info, null, 1), ...extra })) writeAtomically(path.join(tmp, name), content);
+      for (const [name, content] of Object.entries({ ...labelsFile(this.info), ...extra })) writeAtomically(path.join(tmp, name), content);
     });
   }
 
   toText(): string {
     return `Classifier (${this.info.mode}) of ${this.classes.length} classes: ${this.classes.join(", ")}; Inception-v3 cut at ${this.info.layer}, ${this.info.weights}`;
   }
+}
+
+/** labels.json, as every folder the library writes holds it (saves, checkpoints, exports): the one writer of it. */
+export function labelsFile(info: ClassifierInfo): Record<string, string> {
+  return { "labels.json": JSON.stringify(info, null, 1) };
 }
 
 const labelsError = (file: string, what: string) => new Error(`${file} ${what}; it must hold {"classes": [one name per output], "inputSize": n, ...} as run.save() writes it.`);
@@ -275,7 +340,7 @@ export function readLabels(file: string, outputs?: number): ClassifierInfo {
  * Reads a classifier folder written by `save()` (or a run's checkpoint), after checking its files against
  * their manifest (a folder from elsewhere, without one, is checked for shape only).
  */
-export async function readClassifierFolder(dir: string, precision: Precision = "float32"): Promise<Classifier> {
+export async function readClassifierFolder(dir: string, precision: PrecisionChoice = precisionFor("float32")): Promise<Classifier> {
   const labels = path.join(dir, "labels.json");
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder; give a folder written by run.save(dir).`);
   if (!fs.existsSync(labels)) throw new Error(`${dir}: no labels.json here; expected a folder written by run.save(dir).`);

@@ -15,9 +15,14 @@ export interface ScheduleProgress {
 export type Schedule = (progress: ScheduleProgress, initial: number) => number;
 
 export class LearningRateSchedule implements Callback {
+  /** Each phase's starting rate in this call: a schedule given again to a later call (run.fit) starts from that call's rate. */
   private readonly initial = new Map<string, number>();
 
   constructor(readonly schedule: Schedule) {}
+
+  onTrainBegin(): void {
+    this.initial.clear();
+  }
 
   onBatchBegin(_: number, loop: TrainingLoop): void {
     const phase = loop.phase!;

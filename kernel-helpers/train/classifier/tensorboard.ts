@@ -9,10 +9,10 @@
 // cannot be written is a warning, never the end of a run.
 import * as fs from "fs";
 import * as path from "path";
-import { attrs, nativeBackend } from "../runtime/native-ops";
-import { tf } from "../runtime/tf";
-import { isLocked, tryLock } from "../util/lock";
-import type { Callback, EpochRecord, StepRecord, TrainingLoop } from "./loop";
+import { attrs, nativeBackend } from "../../runtime/native-ops";
+import { tf } from "../../runtime/tf";
+import { isLocked, tryLock } from "../../util/lock";
+import type { Callback, EpochRecord, StepRecord, TrainingLoop } from "../loop/loop";
 
 const EVENT_FILE = /^events\.out\.tfevents\./;
 

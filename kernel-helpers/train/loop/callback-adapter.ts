@@ -6,8 +6,8 @@
 //   tf.Callback) expect Keras' calls: 0-based (epoch, logs) and (batch, logs) with numbers in logs,
 //   setParams and setModel first, and they stop training through model.stopTraining. The adapter makes
 //   those calls from the loop's records.
-import type { tf } from "../runtime/tf";
-import type { InterruptFlag } from "../util/interrupt";
+import type { tf } from "../../runtime/tf";
+import type { InterruptFlag } from "../../util/interrupt";
 import type { Callback, EpochRecord, StepRecord, TrainingLoop } from "./loop";
 
 type Params = Record<string, number | string | boolean | number[] | string[] | boolean[]>;
@@ -166,7 +166,7 @@ export class Interruptible implements Callback {
     }
     return new Promise<void>((resolve, reject) => {
       const stopListening = this.interrupt.onInterrupt(() => {
-        loop.stop("interrupted");
+        loop.stop("interrupted", "interrupted");
         loop.warn(`interrupted while your callback's ${hook} was still running: the run ended without waiting for it.`);
         resolve();
       });

@@ -1,7 +1,8 @@
 // What a trained classifier gets right and wrong on a split: retrain.py's final test accuracy and
 // misclassified images, plus per-class precision/recall, the confusion matrix and the top losses.
 import * as path from "path";
-import { Displayable, escapeHtml, Table } from "../display/display";
+import { Displayable, escapeHtml, Table } from "../../display/display";
+import type { PrecisionChoice } from "../../runtime/precision";
 
 export interface ClassReport {
   label: string;
@@ -36,6 +37,10 @@ export class Evaluation extends Displayable {
     readonly labels: number[],
     readonly probabilities: number[][],
     readonly split = "test",
+    /** The precision the network ran at. */
+    readonly precision: PrecisionChoice | null = null,
+    /** Images of the split that could not be read, left out of every number here. */
+    readonly unreadable = 0,
     /** Small images of the worst mistakes, by file (data URLs), so plot.misclassified draws at once. */
     readonly thumbnails: Map<string, string> = new Map(),
   ) {
@@ -74,8 +79,13 @@ export class Evaluation extends Displayable {
     return new Table(["true \\ predicted", ...this.classes], this.classes.map((label, i) => [label, ...this.confusion[i]]), "Confusion matrix");
   }
 
+  /** What the numbers rest on: the images, any left out, the precision. */
+  private basis(): string {
+    return `${this.files.length} images${this.unreadable ? `, ${this.unreadable} unreadable left out` : ""}${this.precision ? `, ${this.precision.precision}` : ""}`;
+  }
+
   toText(): string {
-    const head = `${this.split} accuracy ${(this.accuracy * 100).toFixed(1)} % (${this.files.length - this.misclassified.length}/${this.files.length})`;
+    const head = `${this.split} accuracy ${(this.accuracy * 100).toFixed(1)} % (${this.files.length - this.misclassified.length}/${this.files.length}; ${this.basis()})`;
     const mistakes = this.misclassified.slice(0, 10).map((m) => `  ${path.basename(m.path)}: ${m.label} taken for ${m.predicted} (${(m.confidence * 100).toFixed(0)} %)`);
     return [head, this.perClassTable().toText(), this.confusionTable().toText(), [`Misclassified (${this.misclassified.length}):`, ...mistakes].join("\n")].join("\n\n");
   }
@@ -86,7 +96,7 @@ export class Evaluation extends Displayable {
       .map((m) => `<li><code>${escapeHtml(path.basename(m.path))}</code>: ${escapeHtml(m.label)} taken for <b>${escapeHtml(m.predicted)}</b> (${(m.confidence * 100).toFixed(0)} %)</li>`)
       .join("");
     return (
-      `<h4>${escapeHtml(this.split)} accuracy ${(this.accuracy * 100).toFixed(1)} % (${this.files.length - this.misclassified.length} of ${this.files.length})</h4>` +
+      `<h4>${escapeHtml(this.split)} accuracy ${(this.accuracy * 100).toFixed(1)} % (${this.files.length - this.misclassified.length} of ${this.files.length})</h4><p><small>${escapeHtml(this.basis())}</small></p>` +
       `<div style="display:flex;gap:2em;flex-wrap:wrap">${this.perClassTable().toHTML()}${this.confusionTable().toHTML()}</div>` +
       `<p>Misclassified: ${this.misclassified.length}</p><ul>${mistakes}</ul>`
     );
