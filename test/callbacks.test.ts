@@ -13,7 +13,7 @@ import { root, scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("callbacks-cache");
 const quiet = { progress: false, liveChart: false };
-const dataOptions = { classes: 3, perClass: 8, size: 64, seed: 5, folderOptions: { validationPercent: 25, testPercent: 0 } };
+const dataOptions = { classes: 3, perClass: 8, imageSize: 64, seed: 5, folderOptions: { validationPercent: 25, testPercent: 0 } };
 
 let shared: Promise<{ inception: Awaited<ReturnType<typeof loadInceptionV3>>; data: Awaited<ReturnType<typeof syntheticShapes>> }> | null = null;
 const setup = () =>
@@ -64,7 +64,7 @@ test("tf.callbacks.earlyStopping stops a real run at the epoch tfjs' rule gives"
   t.diagnostic(`val_acc per epoch: ${run.history.epochs.map((e) => e.valAccuracy?.toFixed(3)).join(", ")}`);
   assert.ok(stop >= patience, `val_acc per epoch: ${run.history.epochs.map((e) => e.valAccuracy)}`);
   assert.equal(run.history.epochs.length, stop + 1);
-  assert.equal(run.info.stopReason, "stopped by EarlyStopping (model.stopTraining)");
+  assert.deepEqual([run.info.stopReason, run.info.stopMessage], ["stopped by a callback", "stopped by EarlyStopping (model.stopTraining)"]);
 });
 
 test("a misspelt hook is refused before any work, with a did-you-mean; state and helpers of the user's own are fine", async () => {

@@ -5,6 +5,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import { fineTune, type Inception, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
 import { ActivationStore } from "../kernel-helpers/data/activations";
+import { contentHash } from "../kernel-helpers/util/content-cache";
 import { scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("frozen-bottom-cache");
@@ -74,21 +75,22 @@ test("no cache where it cannot help: with distortions, with nothing frozen", asy
 test("a store too large for memory goes to disk, and a damaged file there is computed again, never read", () => {
   const image = scratch("frozen-bottom-image") + "/a.jpg";
   fs.writeFileSync(image, "stands for an image file: the store keys by its bytes");
+  const hash = contentHash(image);
   const store = new ActivationStore({ test: 1 }, 6, "float32", 10, { root: scratch("frozen-bottom-disk"), memoryLimit: 0 });
   assert.ok(store.onDisk);
   const values = new Float32Array([1, -2, 3.5, 0, 1e-3, 7]);
-  store.put(image, values);
-  assert.deepEqual(Array.from(store.get([image])!), Array.from(values));
-  const [file] = fs.readdirSync(store.dir).map((f) => `${store.dir}/${f}`);
+  store.put(hash, values);
+  assert.deepEqual(Array.from(store.get([hash])!), Array.from(values));
+  const [file] = fs.readdirSync(store.dir).filter((f) => f.endsWith(".act")).map((f) => `${store.dir}/${f}`);
   const bytes = fs.readFileSync(file);
   bytes[bytes.length - 1] ^= 1;
   fs.writeFileSync(file, bytes);
-  assert.equal(store.get([image]), null, "a flipped bit is found");
+  assert.equal(store.get([hash]), null, "a flipped bit is found");
   fs.writeFileSync(file, bytes.subarray(0, 20));
-  assert.equal(store.get([image]), null, "a cut-short file is found");
+  assert.equal(store.get([hash]), null, "a cut-short file is found");
   const half = new ActivationStore({ test: 1 }, 6, "bfloat16", 10, { root: scratch("frozen-bottom-disk-2"), memoryLimit: 1 << 20 });
   assert.ok(!half.onDisk);
   const bf16 = new Float32Array([1, -2, 3.5, 0, 0.125, 7]); // bfloat16 numbers: stored in 2 bytes each, exactly
-  half.put(image, bf16);
-  assert.deepEqual(Array.from(half.get([image])!), Array.from(bf16));
+  half.put(hash, bf16);
+  assert.deepEqual(Array.from(half.get([hash])!), Array.from(bf16));
 });

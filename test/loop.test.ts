@@ -241,14 +241,15 @@ test("tfjs callbacks through the adapter: setParams and setModel first, 0-based 
   assert.deepEqual(seen.batches, [0, 1, 2, 0, 1, 2, 0, 1, 2]);
   assert.deepEqual(seen.epochs, [0, 1, 2].map((epoch) => [epoch, { loss: 1, acc: 0.5, accuracy: 0.5, val_loss: 1, val_acc: (epoch + 1) / 10, val_accuracy: (epoch + 1) / 10 }]));
   assert.equal(loop.history.epochs.length, 3);
-  assert.equal(loop.stopReason, "stopped by StopAfterThird (model.stopTraining)");
+  assert.deepEqual([loop.stopReason, loop.stopMessage], ["stopped by a callback", "stopped by StopAfterThird (model.stopTraining)"]);
 });
 
 test("a loss that is not a number stops the run, and weights go back to the last good ones", async () => {
   const { variables } = twoWeights();
   const loop = new TrainingLoop([fakePhase(variables, { epochs: 10, accuracies: new Array(10).fill(0.5), loss: (step) => (step === 3 ? NaN : 1) })], [new StopOnNaN(), new KeepBestWeights(() => variables)]);
   await loop.run();
-  assert.match(loop.stopReason!, /loss became NaN at step 3/);
+  assert.equal(loop.stopReason, "loss not finite");
+  assert.match(loop.stopMessage!, /loss became NaN at step 3/);
   assert.deepEqual(values(variables), [2, 2], "the weights after epoch 1, the only complete one");
   const early = twoWeights();
   tf.tidy(() => early.variables.forEach((v) => v.assign(tf.fill(v.shape, 7))));
@@ -280,7 +281,7 @@ test("a callback of the user's can stop training, and every hook is called in or
   const loop = new TrainingLoop([fakePhase(variables, { epochs: 5, stepsPerEpoch: 1, accuracies: [0.1, 0.2, 0.3, 0.4, 0.5] })], [mine]);
   await loop.run();
   assert.deepEqual(calls, ["train", "epoch 1", "step 1", "end 1", "epoch end 1", "epoch 2", "step 2", "end 2", "epoch end 2", "done"]);
-  assert.equal(loop.stopReason, "enough");
+  assert.deepEqual([loop.stopReason, loop.stopMessage], ["stopped by a callback", "enough"]);
 });
 
 test("a learning-rate schedule is one callback: cosine decay changes a step recorded as a graph without recording it again", async () => {

@@ -5,9 +5,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { CUT_LAYERS, type CutLayer, MIN_INPUT_SIZE } from "../network/inception";
+import { CUT_LAYERS, type CutLayer, maxInputSize, MIN_INPUT_SIZE } from "../network/inception";
 import { PRECISION_OPTIONS, type PrecisionOption } from "../runtime/precision";
 import { closest } from "../util/options";
+import { MODE_ONLY, type TrainOptions } from "../train/modes/options";
 import { type Mode, MODES, RECIPES } from "../train/modes/recipes";
 
 /** A flag's value is wrong: exit status 2, the message names the flag. */
@@ -28,6 +29,8 @@ interface Flag {
   help: string;
   default?: string;
   number?: NumberRule;
+  /** The library option the flag becomes, where it becomes one: the library's errors name the option, the command line the flag. */
+  option?: string;
 }
 
 const PERCENT: NumberRule = { least: 0, most: 100, below: true };
@@ -39,37 +42,39 @@ export const RETRAIN_PY = { steps: 4000, learningRate: 0.01, batchSize: 100, opt
 export const FLAGS: Record<string, Flag> = {
   image_dir: { type: "string", help: "folder with one sub-folder of images per class (required)" },
   mode: { type: "string", help: `${MODES.join(", ")}: retrain the final layer (retrain.py), fine-tune the network, or train it from random weights`, default: "retrain-final-layer" },
-  unfreeze_from: { type: "string", help: `fine-tune only: train the blocks from this one up (${CUT_LAYERS.join(", ")}) or "all"`, default: "all" },
-  warmup_epochs: { type: "string", help: "fine-tune only: epochs that first train the new classifier alone, on cached features (0: none)", default: String(RECIPES["fine-tune"].defaults.warmupEpochs), number: { whole: true, least: 0 } },
-  weights: { type: "string", help: 'pretrained weights: "imagenet" (the Keras ImageNet weights, downloaded once), "bundled" (offline, ships with the project), or a .h5 / model.json path; default imagenet when it can be had, else bundled' },
-  input_size: { type: "string", help: `image side in pixels (${MIN_INPUT_SIZE} or more; smaller is faster)`, default: "299", number: { whole: true, least: MIN_INPUT_SIZE } },
-  precision: { type: "string", help: `${PRECISION_OPTIONS.join(", ")}: what the network computes in; auto is bfloat16 on CPUs with AMX or AVX-512 BF16, float16 on GPUs with tensor cores, else float32`, default: "auto" },
+  unfreeze_from: { type: "string", help: `fine-tune only: train the blocks from this one up (${CUT_LAYERS.join(", ")}) or "all"`, default: "all", option: "unfreezeFrom" },
+  warmup_epochs: { type: "string", help: "fine-tune only: epochs that first train the new classifier alone, on cached features (0: none)", default: String(RECIPES["fine-tune"].defaults.warmupEpochs), number: { whole: true, least: 0 }, option: "warmupEpochs" },
+  weights: { type: "string", help: 'pretrained weights: "imagenet" (the Keras ImageNet weights, downloaded once), "bundled" (offline, ships with the project), or a .h5 / model.json path; default imagenet when it can be had, else bundled', option: "weights" },
+  input_size: { type: "string", help: `image side in pixels (${MIN_INPUT_SIZE} to ${maxInputSize()}, what this machine's memory holds; smaller is faster)`, default: "299", number: { whole: true, least: MIN_INPUT_SIZE, most: maxInputSize() }, option: "inputSize" },
+  precision: { type: "string", help: `${PRECISION_OPTIONS.join(", ")}: what the network computes in; auto is bfloat16 on CPUs with AMX or AVX-512 BF16, float16 on GPUs with tensor cores, else float32`, default: "auto", option: "precision" },
   how_many_training_steps: {
     type: "string",
     help: `training steps (batches), turned into whole epochs over the training images; default ${RETRAIN_PY.steps} for retrain-final-layer (retrain.py's), the mode's epochs otherwise (fine-tune ${RECIPES["fine-tune"].defaults.epochs}, from-scratch ${RECIPES["from-scratch"].defaults.epochs})`,
     number: { whole: true, least: 1 },
   },
-  epochs: { type: "string", help: "epochs instead of steps (fine-tune: after the warm-up epochs)", number: { whole: true, least: 1 } },
+  epochs: { type: "string", help: "epochs instead of steps (fine-tune: after the warm-up epochs)", number: { whole: true, least: 1 }, option: "epochs" },
   learning_rate: {
     type: "string",
     help: `default ${RETRAIN_PY.learningRate} with plain gradient descent for retrain-final-layer (retrain.py's); ${RECIPES["fine-tune"].defaults.learningRate} (fine-tune) and ${RECIPES["from-scratch"].defaults.learningRate} (from-scratch) with Adam`,
     number: { least: 0, above: true },
+    option: "learningRate",
   },
   train_batch_size: {
     type: "string",
     help: `images per training step; default ${RETRAIN_PY.batchSize} for retrain-final-layer (retrain.py's), ${RECIPES["fine-tune"].defaults.batchSize} (fine-tune) and ${RECIPES["from-scratch"].defaults.batchSize} (from-scratch)`,
     number: { whole: true, least: 1 },
+    option: "batchSize",
   },
-  testing_percentage: { type: "string", help: "percentage of images for the test split", default: "10", number: PERCENT },
-  validation_percentage: { type: "string", help: "percentage of images for the validation split", default: "10", number: PERCENT },
-  seed: { type: "string", help: "seed of the shuffles, distortions, dropout and new weights: the same seed trains the same again", default: "0", number: { whole: true, least: 0 } },
-  bottleneck_dir: { type: "string", help: "folder for the cached features (default: the user cache folder, ~/.cache/inception-lab)" },
+  testing_percentage: { type: "string", help: "percentage of images for the test split", default: "10", number: PERCENT, option: "testPercent" },
+  validation_percentage: { type: "string", help: "percentage of images for the validation split", default: "10", number: PERCENT, option: "validationPercent" },
+  seed: { type: "string", help: "seed of the shuffles, distortions, dropout and new weights: the same seed trains the same again", default: "0", number: { whole: true, least: 0 }, option: "seed" },
+  bottleneck_dir: { type: "string", help: "folder for the cached features (default: the user cache folder, ~/.cache/inception-lab)", option: "cacheDir" },
   print_misclassified_test_images: { type: "boolean", help: "list the test images the final classifier gets wrong" },
   flip_left_right: { type: "boolean", help: "distortion: mirror half of the training images" },
   random_crop: { type: "string", help: "distortion: percentage of margin to crop at random", number: DISTORTION },
   random_scale: { type: "string", help: "distortion: percentage to enlarge at random", number: DISTORTION },
   random_brightness: { type: "string", help: "distortion: percentage to brighten or darken at random", number: DISTORTION },
-  summaries_dir: { type: "string", help: "write TensorBoard logs into this folder, a new one per run (the command prints how to view them)" },
+  summaries_dir: { type: "string", help: "write TensorBoard logs into this folder, a new one per run (the command prints how to view them)", option: "tensorboard" },
   saved_model_dir: { type: "string", help: "write a TensorFlow SavedModel here (serving_default: images 0..255 in, probabilities and labels out)" },
   keras_dir: { type: "string", help: "write a Keras model (model.keras, labels.json) here" },
   output_dir: { type: "string", help: "write the library's own model folder (tfjs model.json, labels.json) here" },
@@ -79,13 +84,18 @@ export const FLAGS: Record<string, Flag> = {
   help: { type: "boolean", help: "show this list" },
 };
 
+/** The flag a library option comes from, where one does. */
+export function flagOf(option: string): string | null {
+  return Object.entries(FLAGS).find(([, flag]) => flag.option === option)?.[0] ?? null;
+}
+
 export function usage(): string {
   const rows = Object.entries(FLAGS).map(([name, flag]) => `  --${name}${flag.type === "string" ? " VALUE" : ""}\n      ${flag.help}${flag.default ? ` (default ${flag.default})` : ""}`);
   return [
     "usage: npx inception-lab --image_dir DIR [flags]",
     "",
     "Trains Inception-v3 on a folder of images, as TensorFlow's retrain.py does, or fine-tunes it, or trains it from scratch.",
-    "Exit status: 0 done, 2 a bad flag (nothing done), 1 anything that failed on the way.",
+    "Exit status: 0 done, 2 a bad flag (nothing done), 130 interrupted (the best epoch so far written), 1 anything that failed on the way.",
     "",
     ...rows,
   ].join("\n");
@@ -112,7 +122,9 @@ export function numberFlag(given: Given, name: string): number | undefined {
   const value = given[name] ?? FLAGS[name].default;
   if (value === undefined) return undefined;
   const rule = FLAGS[name].number!;
-  const parsed = typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
+  // Decimal numbers only: Number("0x4b") would read as 75.
+  const decimal = rule.whole ? /^\s*\+?\d+\s*$/ : /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+  const parsed = typeof value === "string" && decimal.test(value) ? Number(value) : NaN;
   const fits =
     Number.isFinite(parsed) &&
     (!rule.whole || Number.isInteger(parsed)) &&
@@ -151,8 +163,9 @@ export interface Command {
 export const OUTPUT_FLAGS = ["output_dir", "keras_dir", "saved_model_dir", "summaries_dir", "bottleneck_dir", "output_labels", "output_split"] as const;
 export type OutputFlag = (typeof OUTPUT_FLAGS)[number];
 
-/** A flag that only one mode takes, given with another: an error, not silently ignored. */
-function onlyWith(given: Given, flag: string, mode: Mode, modes: Mode[], what: string): void {
+/** A flag that only some modes take, given with another: an error, not silently ignored (the library's MODE_ONLY table, or `only`). */
+function onlyWith(given: Given, flag: string, mode: Mode, only = MODE_ONLY[FLAGS[flag].option as keyof TrainOptions]!): void {
+  const { modes, what } = only;
   if (given[flag] !== undefined && !modes.includes(mode)) throw new UsageError(`--${flag} is for ${modes.map((m) => `--mode ${m}`).join(" or ")} (${what}); --mode is ${mode}: drop --${flag} or change --mode.`);
 }
 
@@ -172,9 +185,10 @@ export function checkFlags(given: Given): Command {
     const guess = MODES.find((m) => m.includes(mode.toLowerCase())) ?? closest(mode, MODES);
     throw new UsageError(`--mode is "${mode}": ${guess ? `did you mean --mode ${guess}? ` : ""}Use ${MODES.join(", ")}.`);
   }
-  onlyWith(given, "unfreeze_from", mode, ["fine-tune"], "the blocks it trains");
-  onlyWith(given, "warmup_epochs", mode, ["fine-tune"], "the head's epochs before the network trains");
-  onlyWith(given, "weights", mode, ["retrain-final-layer", "fine-tune"], "the pretrained start; from-scratch starts from random weights");
+  onlyWith(given, "unfreeze_from", mode);
+  onlyWith(given, "warmup_epochs", mode);
+  onlyWith(given, "bottleneck_dir", mode);
+  onlyWith(given, "weights", mode, { modes: ["retrain-final-layer", "fine-tune"], what: "the pretrained start; from-scratch starts from random weights" });
   const unfreezeFrom = text("unfreeze_from") as CutLayer | "all";
   if (unfreezeFrom !== "all" && !CUT_LAYERS.includes(unfreezeFrom)) throw new UsageError(`--unfreeze_from is "${unfreezeFrom}": use "all" or one of ${CUT_LAYERS.join(", ")}.`);
   const precision = text("precision") as PrecisionOption;

@@ -2,14 +2,20 @@
 // defaults where they mean the same thing, and its way of reporting (a line per epoch, the final test
 // accuracy). Before training it says what the flags became: steps as epochs, warm-up epochs, the weights
 // and why, the input size, the precision and why. Exit status: 0 done, 2 a bad flag or output (found
-// before any work: before the network loads and before any image is read), 1 anything that failed on the way.
+// before any work: before the network loads and before any image is read), 130 interrupted (Ctrl-C: the
+// outputs hold the best epoch so far, and the command says so), 1 anything that failed on the way. The
+// status and the flag an error names follow from the error's type (OptionError, UsageError, ...), never
+// from its text.
 import * as path from "path";
 import { ImageFolder } from "../data/image-folder";
 import { precisionFor } from "../runtime/precision";
 import type { EpochRecord } from "../train/loop/loop";
 import { resolve, type TrainOptions } from "../train/modes/options";
 import { RECIPES } from "../train/modes/recipes";
-import { checkFlags, type Command, parseFlags, RETRAIN_PY, usage, UsageError } from "./flags";
+import { DownloadError } from "../util/download";
+import { InterruptedError } from "../util/interrupt";
+import { OptionError } from "../util/options";
+import { checkFlags, type Command, flagOf, parseFlags, RETRAIN_PY, usage, UsageError } from "./flags";
 import { checkOutputFiles, checkOutputFolders, labelsText, tensorboardCommand, writeOutputFile } from "./outputs";
 
 /** Epoch lines printed at most, about: a run of 4,000 one-step epochs prints every 40th. */
@@ -73,11 +79,23 @@ function epochLine(e: EpochRecord, totalEpochs: number): string {
   );
 }
 
-async function run(argv: string[], loadLibrary: () => void): Promise<void> {
+/** A data set's skipped files in one line: how many, and the commonest reasons. */
+function skippedLine(data: ImageFolder): string | null {
+  if (data.skipped.length === 0) return null;
+  const reasons = new Map<string, number>();
+  for (const { reason } of data.skipped) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  const top = [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([reason, n]) => `${n} ${reason}`);
+  return `Skipped: ${data.skipped.length} file${data.skipped.length > 1 ? "s" : ""} (${top.join("; ")}${reasons.size > 3 ? "; ..." : ""}).`;
+}
+
+/** What run() ended with: the exit status of a run that did not fail. */
+type Ended = 0 | 130;
+
+async function run(argv: string[], loadLibrary: () => void): Promise<Ended> {
   const given = parseFlags(argv);
   if (given.help) {
     console.log(usage());
-    return;
+    return 0;
   }
   const command = checkFlags(given);
   const { outputs } = command;
@@ -112,7 +130,11 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
     }
   }
   console.log(`Data: ${data.classes.length} classes, ${data.files().length} images in ${data.dir} (${trainImages} training, ${data.files("validation").length} validation, ${data.files("test").length} test)`);
-  const inception = await loadInceptionV3({ weights: pretrained ? weights : null, inputSize: command.inputSize, precision: command.precision, seed: command.seed });
+  const skipped = skippedLine(data);
+  if (skipped) console.log(`${skipped} data.report() in a notebook lists them.`);
+  const inception = await loadInceptionV3({ weights: pretrained ? weights : null, inputSize: command.inputSize, precision: command.precision, seed: command.seed }).catch((error: Error) => {
+    throw error instanceof DownloadError ? new Error(`--weights ${weights}: ${error.reason} Use --weights bundled (a pretrained Inception-v3 that ships with the project, no download), or a local copy: --weights path/to/weights.h5.`) : error;
+  });
   console.log(
     pretrained
       ? `Weights: ${inception.source.description}${weightsWhy}.${inception.source.provenance === weights ? "" : ` ${inception.source.provenance}`}`
@@ -137,11 +159,11 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
     callbacks: { onEpochEnd: (e) => void (plan.shown(e.epoch) && console.log(epochLine(e, plan.totalEpochs))) },
   };
   const train = command.mode === "from-scratch" ? trainFromScratch : command.mode === "fine-tune" ? fineTune : retrainFinalLayer;
-  const trained = await train(inception, data, options).catch((error: Error) => {
-    // Another run took the log folder since the flags were checked: the library refuses it before any work.
-    throw /^tensorboard: /.test(error.message) ? new UsageError(error.message.replace(/^tensorboard: /, "--summaries_dir: ")) : error;
-  });
-  if (trained.info.stopReason) console.log(`Stopped: ${trained.info.stopReason}.`);
+  // Another run took the log folder since the flags were checked: the library refuses it before any work, as an OptionError.
+  const trained = await train(inception, data, options);
+  const interrupted = trained.info.stopReason === "interrupted";
+  if (trained.info.stopReason && !interrupted) console.log(`Stopped: ${trained.info.stopMessage}.`);
+  if (interrupted) console.log(`Interrupted: the outputs below hold the weights of the best epoch so far (epoch ${trained.bestEpoch?.epoch ?? "none"} of ${trained.history.epochs.length}), not a finished run.`);
   if (data.files("test").length > 0) {
     const evaluation = await trained.evaluate();
     console.log(`Final test accuracy = ${(evaluation.accuracy * 100).toFixed(1)}% (N=${evaluation.files.length})`);
@@ -161,6 +183,16 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
   // A run that found its log folder taken wrote no log and said so (train/tensorboard.ts).
   const logged = !trained.info.warnings.some((warning) => warning.startsWith("no TensorBoard log"));
   if (outputs.summaries_dir && logged) console.log(`TensorBoard: ${tensorboardCommand(outputs.summaries_dir)}`);
+  const skippedNow = skippedLine(data);
+  if (skippedNow && skippedNow !== skipped) console.log(`${skippedNow} (some found unreadable while training)`);
+  return interrupted ? 130 : 0;
+}
+
+/** A library option's name at the start of its message, said as the command line's flag. */
+function asFlag(error: OptionError): string {
+  const flag = flagOf(error.option);
+  if (!flag || !error.message.startsWith(error.option)) return error.message;
+  return `--${flag}${error.message.slice(error.option.length)}`;
 }
 
 /**
@@ -169,12 +201,14 @@ async function run(argv: string[], loadLibrary: () => void): Promise<void> {
  */
 export async function main(argv: string[], loadLibrary: () => void = () => undefined): Promise<number> {
   try {
-    await run(argv, loadLibrary);
-    return 0;
+    return await run(argv, loadLibrary);
   } catch (error) {
-    // The library's hints name its options (weights: "bundled"); here they are flags.
-    const message = (error as Error).message.replace(/\bweights: "([^"]+)"/g, "--weights $1");
-    console.error(`inception-lab: ${message}`);
+    if (error instanceof OptionError) {
+      console.error(`inception-lab: ${asFlag(error)}`);
+      return 2;
+    }
+    console.error(`inception-lab: ${(error as Error).message}`);
+    if (error instanceof InterruptedError) return 130;
     return error instanceof UsageError ? 2 : 1;
   }
 }

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { processAlive, withLock } from "./lock";
+import { OptionError } from "./options";
 
 export const MANIFEST = "inception-lab-manifest.json";
 
@@ -187,12 +188,12 @@ export function cannotReplace(dir: string): string | null {
 /** Throws when `dir` cannot become a folder the library writes; creates its parent. Run it before long work. */
 export function checkWritableFolder(dir: string, option: string): void {
   const refusal = cannotReplace(dir);
-  if (refusal) throw new Error(`${option}: ${refusal}`);
+  if (refusal) throw new OptionError(option, `${option}: ${refusal}`);
   try {
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     fs.accessSync(path.dirname(dir), fs.constants.W_OK);
   } catch (error) {
-    throw new Error(`${option}: ${describeFileError(error, path.dirname(dir)).message}`);
+    throw new OptionError(option, `${option}: ${describeFileError(error, path.dirname(dir)).message}`);
   }
 }
 

@@ -45,12 +45,24 @@ export async function digest(file: string, algorithm: string): Promise<string> {
 
 const megabytes = (bytes: number) => (bytes / 1e6).toFixed(1);
 
+/** A download that failed: `reason` says what happened; the message adds what to do offline, where the caller said. */
+export class DownloadError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+    hint = "",
+  ) {
+    super(reason + hint);
+    this.name = "DownloadError";
+  }
+}
+
 async function fetchOrExplain(url: string, init: RequestInit, hint: string): Promise<Response> {
   try {
     return await fetch(url, init);
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new Error(`Cannot download ${url} (${cause}).${hint}`);
+    throw new DownloadError(url, `Cannot download ${url} (${cause}).`, hint);
   }
 }
 
@@ -66,7 +78,7 @@ async function fetchInto(url: string, partial: string, fileName: string, hint: s
     resumeFrom = 0;
     response = await fetchOrExplain(url, {}, hint);
   }
-  if (!response.ok || !response.body) throw new Error(`Cannot download ${url}: HTTP ${response.status}.${hint}`);
+  if (!response.ok || !response.body) throw new DownloadError(url, `Cannot download ${url}: HTTP ${response.status}.`, hint);
   const resumed = response.status === 206;
   const already = resumed ? resumeFrom : 0;
   const length = response.headers.get("content-length");
@@ -92,14 +104,11 @@ async function fetchInto(url: string, partial: string, fileName: string, hint: s
       throw describeFileError(error, partial);
     }
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new Error(
-      `The download of ${url} was cut off after ${megabytes(received)} MB${total ? ` of ${megabytes(total)} MB` : ""} (${cause}). ` +
-        `Run it again: it resumes where it stopped.${hint}`,
-    );
+    throw new DownloadError(url, `The download of ${url} was cut off after ${megabytes(received)} MB${total ? ` of ${megabytes(total)} MB` : ""} (${cause}). Run it again: it resumes where it stopped.`, hint);
   }
   progress.finish();
   if (total !== null && received !== total) {
-    throw new Error(`The download of ${url} ended after ${megabytes(received)} MB of ${megabytes(total)} MB. Run it again: it resumes where it stopped.${hint}`);
+    throw new DownloadError(url, `The download of ${url} ended after ${megabytes(received)} MB of ${megabytes(total)} MB. Run it again: it resumes where it stopped.`, hint);
   }
 }
 

@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { describeFileError, writeAtomically } from "./atomic";
+import { OptionError } from "./options";
 
 /** Why `file` cannot receive `content` (null when it can): it is a folder, or it holds something else. */
 export function exactFileConflict(file: string, content: string): string | null {
@@ -23,7 +24,7 @@ export function exactFileConflict(file: string, content: string): string | null 
 /** Throws, naming `option`, when `file` cannot receive `content` or its folder cannot be written. Creates the folder. */
 export function checkExactFile(file: string, content: string, option: string): void {
   const conflict = exactFileConflict(file, content);
-  if (conflict) throw new Error(`${option}: ${conflict}`);
+  if (conflict) throw new OptionError(option, `${option}: ${conflict}`);
   checkFolderWritable(path.dirname(file), option);
 }
 
@@ -33,7 +34,7 @@ export function checkFolderWritable(dir: string, option: string): void {
     fs.mkdirSync(dir, { recursive: true });
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (error) {
-    throw new Error(`${option}: ${describeFileError(error, dir).message}`);
+    throw new OptionError(option, `${option}: ${describeFileError(error, dir).message}`);
   }
 }
 

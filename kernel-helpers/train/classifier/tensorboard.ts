@@ -13,6 +13,7 @@ import { attrs, nativeBackend } from "../../runtime/native-ops";
 import { tf } from "../../runtime/tf";
 import { isLocked, tryLock } from "../../util/lock";
 import type { Callback, EpochRecord, StepRecord, TrainingLoop } from "../loop/loop";
+import { OptionError } from "../../util/options";
 
 const EVENT_FILE = /^events\.out\.tfevents\./;
 
@@ -48,7 +49,7 @@ function eventFilesProblem(logdir: string, continuing: boolean): string | null {
  */
 export function checkLogFolder(logdir: string, option: string, continuing = false): void {
   const problem = isLocked(logdir) ? `another run is writing its TensorBoard log to ${logdir} now: give this run its own folder, such as ${freshSibling(logdir)}.` : eventFilesProblem(logdir, continuing);
-  if (problem) throw new Error(`${option}: ${problem}`);
+  if (problem) throw new OptionError(option, `${option}: ${problem}`);
 }
 
 interface SummaryBackend {
