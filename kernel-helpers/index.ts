@@ -12,8 +12,8 @@ registerNotebookDefaults(); // training: live learning curves in a kernel
 export { tf } from "./runtime/tf";
 export type { Precision, PrecisionOption, PrecisionChoice } from "./runtime/precision";
 export { environment, budget, Environment } from "./notebook/environment";
-export { claim, claims, Claim, ClaimError } from "./notebook/claims";
-export type { Check } from "./notebook/claims";
+export { claim, claims, Claim, ClaimError } from "./lab/claims";
+export type { Check } from "./lab/claims";
 export type { Budget } from "./notebook/environment";
 export { Table } from "./display/display";
 export { formatBytes, formatCount, formatDuration, formatFlops } from "./display/format";

@@ -45,11 +45,12 @@ test("one prediction shape: predict takes files or images as classify does, and 
   const pixels = tf.stack(await Promise.all(files.map(async (f) => tf.node.decodeImage(fs.readFileSync(f), 3) as tf.Tensor3D)));
   const fromImages = await run.predict(pixels, { topK: 2 });
   for (const [i, p] of fromFiles.entries()) {
-    assert.deepEqual(Object.keys(p).sort(), ["label", "path", "probabilities", "probability", "top"]);
+    assert.deepEqual(Object.keys(p).sort(), ["label", "path", "precision", "probabilities", "probability", "top"]);
+    assert.equal(p.precision, run.info.precision.precision, "it says which precision ran");
     assert.equal(p.path, files[i]);
     assert.equal(p.top.length, 2);
     assert.deepEqual([p.label, p.probability], [p.top[0].label, p.top[0].probability]);
-    assert.deepEqual(Object.keys(fromImages[i]).sort(), ["label", "probabilities", "probability", "top"]);
+    assert.deepEqual(Object.keys(fromImages[i]).sort(), ["label", "precision", "probabilities", "probability", "top"]);
   }
   // Resized by sharp from files, by TensorFlow from tensors: the same classes, close probabilities.
   assert.deepEqual(fromImages.map((p) => p.label), fromFiles.map((p) => p.label));

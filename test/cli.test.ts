@@ -112,7 +112,7 @@ test("bad flags exit 2 before any work, naming the flag and what it takes", asyn
     [["--testing_percentage", "60", "--validation_percentage", "50"], /--testing_percentage 60 and --validation_percentage 50 leave no image for training/],
     [["--learning_rate", "0"], /--learning_rate is "0": give a number above 0/],
     [["--train_batch_size", "2.5"], /--train_batch_size is "2.5": give a whole number/],
-    [["--input_size", "50"], /--input_size is "50": give a whole number of at least 75/],
+    [["--input_size", "50"], /--input_size is "50": give a whole number from 75 to \d+/],
     [["--random_crop", "lots"], /--random_crop is "lots": give a number from 0 to 100/],
     [["--seed", "1.5"], /--seed is "1.5"/],
     [["--epochs", "2", "--how_many_training_steps", "100"], /--epochs and --how_many_training_steps both say how long to train: give one of them/],

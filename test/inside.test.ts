@@ -91,7 +91,7 @@ test("Grad-CAM peaks in the quadrant that holds an image's only class signal", a
   fs.mkdirSync(path.dirname(capitalised), { recursive: true });
   fs.copyFileSync(known.file, capitalised);
   const [caption] = plot.gradCam(await gradCam([run], [capitalised])).items.map((i) => i.caption);
-  assert.match(caption, new RegExp(`^retrain-final-layer: ${known.predicted} → ${known.predicted} \\(\\d+ %\\)$`));
+  assert.match(caption, new RegExp(`^retrain-final-layer: ${known.predicted} → ${known.predicted} \\(\\d+ %\\); half the evidence in \\d+ % of the image$`));
 });
 
 test("the weight change per block is exactly zero for frozen blocks, and not for trained ones", async () => {

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as v8 from "v8";
 import * as vm from "vm";
 import { fineTune, lastRun, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf } from "inception-lab";
-import type { TrainingRun } from "inception-lab";
+import type { TrainingRun, TrainOptions } from "inception-lab";
 import { scratch } from "./helpers";
 
 process.env.INCEPTION_LAB_CACHE = scratch("long-session-cache");
@@ -26,9 +26,9 @@ test("10 training calls in one process, modes and learning rates alternating: te
   const data = await syntheticShapes({ classes: 3, perClass: 10, imageSize: 64 });
   const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
   const kinds = [
-    (o: object) => retrainFinalLayer(inception, data, o),
-    (o: object) => fineTune(inception, data, { ...o, unfreezeFrom: "mixed5" }),
-    (o: object) => fineTune(inception, data, o),
+    ({ warmupEpochs: _, ...o }: TrainOptions) => retrainFinalLayer(inception, data, o),
+    (o: TrainOptions) => fineTune(inception, data, { ...o, unfreezeFrom: "mixed5" }),
+    (o: TrainOptions) => fineTune(inception, data, o),
   ];
   const rates = [1e-3, 3e-3, 1e-4, 3e-4];
   const after: { tensors: number; rss: number }[] = [];

@@ -46,7 +46,7 @@ test("the ramp stops when the loss diverges; bad options are refused before any 
   const found = await findLearningRate(inception, data, { mode: "retrain-final-layer", startLearningRate: 1e-3, endLearningRate: 1e6, steps: 100, batchSize: 4, optimizer: "sgd" });
   assert.equal(found.stoppedBecause, "diverged");
   assert.ok(found.learningRates.length < 100);
-  assert.match(found.explanation(), new RegExp(`${found.learningRates.length} steps in [\\d.]+ s, stopped at [\\d.]+e[+-]\\d+, where the loss diverged\\.$`));
+  assert.match(found.explanation().text, new RegExp(`${found.learningRates.length} steps in [\\d.]+ s, stopped at [\\d.]+e[+-]\\d+, where the loss diverged\\.$`));
   await assert.rejects(findLearningRate(inception, data, { stpes: 10 } as never), /findLearningRate: there is no option "stpes"\. Did you mean "steps"\?/);
   await assert.rejects(findLearningRate(inception, data, { startLearningRate: 1, endLearningRate: 0.1 }), /the ramp must rise/);
 });

@@ -398,5 +398,5 @@ test("a read-only cache with missing features: the run keeps its features in mem
     console.warn = warn;
     readOnly.restore();
   }
-  assert.ok(warnings.some((w) => /cannot write the feature cache in .* this run keeps its features in memory/.test(w)), warnings.join("\n"));
+  assert.ok(warnings.some((w) => /the feature cache was not written \(cannot write .*\); this run keeps its features in memory/.test(w)), warnings.join("\n"));
 });

@@ -29,7 +29,7 @@ test("a folder that already holds a run's log is refused before any work, naming
   const features = path.join(logs, "features");
   await assert.rejects(
     retrainFinalLayer(inception, data, { ...quiet, tensorboard: path.join(logs, "run-1"), cacheDir: features }),
-    /^Error: tensorboard: .*run-1 already holds a run's TensorBoard log \(events\.out\.tfevents\..*\), and a second run there would mix its curves with the first's, step by step: give this run its own folder, such as .*run-2/,
+    /^OptionError: tensorboard: .*run-1 already holds a run's TensorBoard log \(events\.out\.tfevents\..*\), and a second run there would mix its curves with the first's, step by step: give this run its own folder, such as .*run-2/,
   );
   assert.ok(!fs.existsSync(features), "no feature was computed");
   assert.equal(eventFiles(path.join(logs, "run-1")).length, 1);

@@ -157,6 +157,11 @@ export interface RunShape {
   featuresCached?: boolean;
   /** A fine-tune of the top blocks without distortions keeps its frozen blocks' output (default true, as the modes). */
   frozenBottomCache?: boolean;
+  /**
+   * Images per second this machine decodes the run's files at its input size, where measured: decoding overlaps
+   * the network's work (batches are decoded ahead), so a pass over images takes the longer of the two.
+   */
+  decodePerSecond?: number;
 }
 const RUN_SHAPE_RULES = {
   mode: rule.oneOf(MODES),
@@ -167,6 +172,7 @@ const RUN_SHAPE_RULES = {
   warmupEpochs: rule.whole(0),
   featuresCached: rule.boolean(),
   frozenBottomCache: rule.boolean(),
+  decodePerSecond: rule.positive(),
 };
 
 /**
@@ -186,13 +192,17 @@ export function predictRun(throughput: Throughput, run: RunShape): { seconds: nu
   const network = run.mode !== "retrain-final-layer";
   const headEpochs = !onFeatures ? 0 : network ? warmupEpochs : run.epochs;
   const top = run.mode === "fine-tune" && run.unfreezeFrom && run.unfreezeFrom !== "all";
-  // With the frozen-bottom cache the first epoch runs the frozen blocks, the later ones only the trained.
-  const laterRate = top ? (run.frozenBottomCache === false ? t.trainTop : t.trainTopCached) : t.trainAll;
+  const kept = top && run.frozenBottomCache !== false;
+  // A pass that reads image files takes the longer of computing and decoding (they overlap).
+  const fromFiles = (images: number, rate: number) => Math.max(images / rate, run.decodePerSecond ? images / run.decodePerSecond : 0);
+  // With the frozen-bottom cache the first epoch runs the frozen blocks, the later ones only the trained, on kept
+  // activations (no files read): validation then runs the trained blocks forward, a third of their training step.
+  const laterEpochs = Math.max(run.epochs - 1, 0);
   const parts: Record<string, number> = {
-    features: onFeatures && !run.featuresCached ? (run.trainImages + run.validationImages) / t.forward : 0,
+    features: onFeatures && !run.featuresCached ? fromFiles(run.trainImages + run.validationImages, t.forward) : 0,
     head: (headEpochs * run.trainImages) / t.head,
-    training: network && run.epochs > 0 ? run.trainImages / (top ? t.trainTop : t.trainAll) + ((run.epochs - 1) * run.trainImages) / laterRate : 0,
-    validation: network ? (run.epochs * run.validationImages) / t.validation : 0,
+    training: network && run.epochs > 0 ? fromFiles(run.trainImages, top ? t.trainTop : t.trainAll) + (kept ? (laterEpochs * run.trainImages) / t.trainTopCached : laterEpochs * fromFiles(run.trainImages, top ? t.trainTop : t.trainAll)) : 0,
+    validation: network && run.epochs > 0 ? fromFiles(run.validationImages, t.validation) + (kept ? (laterEpochs * run.validationImages) / (3 * t.trainTopCached) : laterEpochs * fromFiles(run.validationImages, t.validation)) : 0,
   };
   return { seconds: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }

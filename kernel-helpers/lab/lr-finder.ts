@@ -6,8 +6,9 @@
 // retraining): the caller's network, its runs and what lastRun() returns stay as they were.
 import type { ImageFolder } from "../data/image-folder";
 import { Chart } from "../display/chart";
-import { Displayable, escapeHtml, Table } from "../display/display";
+import { Displayable, Table } from "../display/display";
 import { type Inception, loadInceptionV3 } from "../network/model";
+import { type Check, claim, type Claim, CLAIM_MIME } from "./claims";
 import { resolvePrecision } from "../runtime/precision";
 import { tf } from "../runtime/tf";
 import { InterruptedError } from "../util/interrupt";
@@ -104,43 +105,51 @@ export class LearningRateFinder extends Displayable {
     });
   }
 
-  /** Why the ramp ended, as a phrase after its step count. */
-  howItEnded(): string {
+  /** Why the ramp ended, as a phrase after its step count, and the check behind it. */
+  howItEnded(): { text: string; checks: Check[] } {
     const last = this.learningRates[this.learningRates.length - 1];
-    if (this.stoppedBecause === "diverged") return `stopped at ${last.toExponential(1)}, where the loss diverged`;
-    if (this.stoppedBecause === "end of the ramp") return `the whole ramp up to ${last.toExponential(1)} without the loss diverging`;
-    return this.stoppedBecause;
+    const rate = { what: "last rate of the ramp", value: last, atLeast: 0 };
+    if (this.stoppedBecause === "diverged") return { text: `stopped at ${last.toExponential(1)}, where the loss diverged`, checks: [rate] };
+    if (this.stoppedBecause === "end of the ramp") return { text: `the whole ramp up to ${last.toExponential(1)} without the loss diverging`, checks: [rate] };
+    return { text: this.stoppedBecause, checks: [] };
   }
 
-  /** Which rule gave which rate, and why the first is the one to use. */
-  explanation(): string {
-    const { valley: v, minimumTenth: m } = this.suggestions;
-    return (
-      `Suggested learning rate ${v.toExponential(1)} (fastai's valley rule: past the middle of the longest stretch where the loss keeps falling, ` +
-      `so it learns fast, well before the loss turns up). A tenth of the rate at the lowest loss, the older rule, gives ${m.toExponential(1)}: ${this.compared()}. ` +
-      `${this.learningRates.length} steps in ${this.seconds.toFixed(1)} s, ${this.howItEnded()}.`
-    );
-  }
-
-  /** How the older rule's rate stands to the valley's, in words chosen by the two numbers. */
-  compared(): string {
+  /** Which rule gave which rate, and why the first is the one to use: a sentence whose words follow from the two rates. */
+  explanation(): Claim {
     const { valley: v, minimumTenth: m } = this.suggestions;
     const ratio = m / v;
-    if (Math.abs(Math.log(ratio)) < Math.log(1.25)) return "about the same";
-    return ratio < 1 ? `${(1 / ratio).toFixed(1)}x lower, more cautious` : `${ratio.toFixed(1)}x higher, less cautious`;
+    const same = Math.abs(Math.log(ratio)) < Math.log(1.25);
+    const compared = same ? "about the same" : ratio < 1 ? `${(1 / ratio).toFixed(1)}x lower, more cautious` : `${ratio.toFixed(1)}x higher, less cautious`;
+    const direction: Check = same
+      ? { what: "older rule over valley", value: ratio, atLeast: 0.8, atMost: 1.25, stated: false }
+      : ratio < 1
+        ? { what: "valley over the older rule", value: 1 / ratio, above: 1, word: "lower, more cautious" }
+        : { what: "older rule over valley", value: ratio, above: 1, word: "higher, less cautious" };
+    const ended = this.howItEnded();
+    return claim(
+      `Suggested learning rate ${v.toExponential(1)} (fastai's valley rule: past the middle of the longest stretch where the loss keeps falling, ` +
+        `so it learns fast, well before the loss turns up). A tenth of the rate at the lowest loss, the older rule, gives ${m.toExponential(1)}: ${compared}. ` +
+        `${this.learningRates.length} steps in ${this.seconds.toFixed(1)} s, ${ended.text}.`,
+      { what: "valley suggestion", value: v, above: 0 },
+      { what: "minimum / 10 suggestion", value: m, above: 0 },
+      direction,
+      { what: "steps", value: this.learningRates.length, atLeast: 1 },
+      { what: "seconds", value: this.seconds, atLeast: 0 },
+      ...ended.checks,
+    );
   }
 
   toText(): string {
     const table = new Table(["rule", "learning rate"], [["valley (use this)", Number(this.suggestions.valley.toPrecision(2))], ["minimum / 10", Number(this.suggestions.minimumTenth.toPrecision(2))]], "Learning-rate finder");
-    return `${table.toText()}\n${this.explanation()}`;
+    return `${table.toText()}\n${this.explanation().text}`;
   }
 
   toHTML(): string {
-    return `${this.chart().toHTML()}<p>${escapeHtml(this.explanation())}</p>`;
+    return `${this.chart().toHTML()}${this.explanation().toHTML()}`;
   }
 
   toMimeBundle() {
-    return { ...this.chart().toMimeBundle(), "text/html": this.toHTML(), "text/plain": this.toText() };
+    return { ...this.chart().toMimeBundle(), "text/html": this.toHTML(), "text/plain": this.toText(), [CLAIM_MIME]: this.explanation().toMimeBundle()[CLAIM_MIME] };
   }
 }
 

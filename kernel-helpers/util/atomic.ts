@@ -94,7 +94,6 @@ export function describeFileError(error: unknown, what: string): Error {
     EPERM: "permission denied: choose a folder you can write to",
     ENOTDIR: "a part of the path is a file, not a folder",
   };
-  if ((error as Error).message.startsWith("cannot write ")) return error as Error; // said already, by a writer below
   // A folder that cannot be made because an ancestor is read-only says ENOENT; the ancestor is the news.
   const blocked = code === "ENOENT" ? unwritableAncestor(what) : null;
   const message = blocked ? `${blocked} is read-only or not writable, so ${what} cannot be made: choose a writable folder (ENOENT)` : code && hint[code] ? `${hint[code]} (${code})` : (error as Error).message;

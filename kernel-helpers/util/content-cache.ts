@@ -117,7 +117,9 @@ export class ContentCache {
         return;
       } catch (error) {
         this.writable = false;
-        this.options.onWriteFailure?.(describeFileError(error, this.dir).message);
+        // writeAtomically's errors say the file and the cause already; a folder that could not be made says it here.
+        const message = (error as Error).message;
+        this.options.onWriteFailure?.(message.startsWith("cannot write ") ? message : describeFileError(error, this.dir).message);
       }
     }
     this.memory.set(hash, payload.slice());

@@ -202,9 +202,9 @@ function bridgeExport(classifier: Classifier, dir: string, format: "keras" | "sa
 /** The class names given, or those of a labels.json beside `file`, checked before any work; null when neither. */
 function classNamesFor(file: string, classes: string[] | undefined): string[] | null {
   if (classes !== undefined) {
-    if (!Array.isArray(classes) || !classes.every((c) => typeof c === "string")) throw new Error(`classes: give a list of class names, e.g. ["cat", "dog"].`);
+    if (!Array.isArray(classes) || !classes.every((c) => typeof c === "string")) throw new OptionError("classes", `classes: give a list of class names, e.g. ["cat", "dog"].`);
     const twice = classes.find((name, i) => classes.indexOf(name) !== i);
-    if (twice !== undefined) throw new Error(`classes: "${twice}" is given twice; give each class name once.`);
+    if (twice !== undefined) throw new OptionError("classes", `classes: "${twice}" is given twice; give each class name once.`);
     return classes;
   }
   const beside = path.join(path.dirname(file), "labels.json");

@@ -7,7 +7,7 @@ import type { Distortions } from "../../data/augment";
 import { inKernel } from "../../display/display";
 import { type CutLayer, CUT_LAYERS } from "../../network/inception";
 import { PRECISION_OPTIONS, precisionFor, type PrecisionOption } from "../../runtime/precision";
-import { badValue, checkOptions, closest, OptionError, rule, type Rule, suggestion } from "../../util/options";
+import { badValue, checkNames, checkOptions, closest, OptionError, rule, type Rule, suggestion } from "../../util/options";
 import { isTfjsCallback, type UserCallback } from "../loop/callback-adapter";
 import type { Callback } from "../loop/loop";
 import { type OptimizerName, OPTIMIZERS } from "../loop/optimizers";
@@ -196,7 +196,7 @@ function checkCallback(callback: unknown): void {
 }
 
 function checkDistortions(d: Distortions): void {
-  checkOptions(d, DISTORTIONS, "distortions");
+  checkNames(d, Object.keys(DISTORTIONS), "distortions");
   for (const [name, value] of Object.entries(d)) {
     const problem = DISTORTIONS[name as keyof Distortions](value);
     if (problem) throw badValue(`distortions.${name}`, value, problem);

@@ -168,13 +168,13 @@ export class TrainingRun extends Displayable {
   }
 
   /** Accuracy and mistakes on a split (default: the test split of the run's data; `data` another data set), at `precision` (default the run's). */
-  evaluate(options: EvaluateOptions = {}): Promise<Evaluation> {
+  async evaluate(options: EvaluateOptions = {}): Promise<Evaluation> {
     this.checkAlive("evaluate");
     return this.classifier.evaluate({ data: this.data, ...options });
   }
 
   /** The classes of images, files or tensors, as the classifier's predict (and inception.classify) take them. */
-  predict(images: ImageInput, options: PredictOptions = {}): Promise<Prediction[]> {
+  async predict(images: ImageInput, options: PredictOptions = {}): Promise<Prediction[]> {
     this.checkAlive("predict");
     return this.classifier.predict(images, options);
   }
@@ -183,7 +183,7 @@ export class TrainingRun extends Displayable {
    * Saves the classifier (tfjs model.json + weights.bin + labels.json) and the history, all or nothing;
    * loadClassifier reads it. `dir` must be new, empty or a folder this library wrote.
    */
-  save(dir: string): Promise<string> {
+  async save(dir: string): Promise<string> {
     this.checkAlive("save");
     return this.classifier.save(dir, historyFile(this.info, this.history));
   }
@@ -193,7 +193,7 @@ export class TrainingRun extends Displayable {
    * for the rest of TensorFlow (classifier/files.ts): "keras", "savedmodel", "tfjs", or "tflite" (with
    * `quantize`), labels and the history beside it; checked whole before it replaces `dir`.
    */
-  export(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
+  async export(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
     this.checkAlive("export");
     return exportClassifier(this.classifier, dir, options, historyFile(this.info, this.history));
   }
