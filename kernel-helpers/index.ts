@@ -56,6 +56,8 @@ export { compareModes, Comparison, Verdict } from "./lab/compare";
 export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare";
 export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE, GPUS } from "./lab/cost-model";
 export { findLearningRate, LearningRateFinder, LearningRateRamp } from "./lab/lr-finder";
+export { advise, Advice, confusedPairs, FROM_SCRATCH_MIN_PER_CLASS } from "./lab/advise";
+export type { AdviseOptions, ConfusedPair, PricedStep } from "./lab/advise";
 export type { FinderOptions } from "./lab/lr-finder";
 export type { CostRow, CostModelOptions, GpuRate, Throughput, ThroughputOptions, Recipe, RunShape } from "./lab/cost-model";
 export { centroidAccuracy, featuresBeforeAfter, gradCam, heatmaps, runFeatures, weightChange } from "./lab/inside";

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# The test suite: type check, then the unit tests and the notebook runs (test/*.test.ts) with
-# Node's test runner. Notebooks run on the fast budget unless INCEPTION_LAB_BUDGET says otherwise.
-# Arguments, if any, name the test files to run (one at a time, in that order).
+# The test suite: type check, then the unit tests (test/unit/, no network loaded) and the tests that train,
+# export, and run the notebooks through the real kernel (test/*.test.ts), with Node's test runner. Notebooks run
+# on the fast budget unless INCEPTION_LAB_BUDGET says otherwise. Arguments, if any, name the test files to run
+# (one at a time, in that order); --unit runs the fast tier alone (npm run test:unit: under a minute).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 export INCEPTION_LAB_BUDGET="${INCEPTION_LAB_BUDGET:-fast}"
+if [ "${1:-}" = "--unit" ]; then
+  echo "[test] type check (tsc --noEmit)"
+  tsc --noEmit -p .
+  unit=(test/unit/*.test.ts)
+  echo "[test] ${#unit[@]} unit test files (no network loaded), two at a time"
+  printf '%s\n' "${unit[@]}" | xargs -P 2 -I{} bash -c 'node --require ts-node/register/transpile-only --test --test-force-exit --test-reporter=dot "{}" >/dev/null 2>&1 || { echo "[test] {}: FAILED"; exit 255; }' \
+    || { echo "[test] FAILED: run the failing file alone to see why: bash scripts/test.sh FILE" >&2; exit 1; }
+  echo "[test] every unit test file passed"
+  exit 0
+fi
 # The browser test needs Debian's Chromium (playwright's own browser download fails offline).
 if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -64,7 +64,7 @@ test("one set of mode names: compareModes takes the modes' names and refuses oth
   await assert.rejects(compareModes(inception, data, { modes: ["fine-tune-top" as never] }), /modes: "fine-tune-top" is not a mode; use retrain-final-layer, fine-tune, from-scratch/);
   const comparison = await compareModes(inception, data, { ...quiet, epochs: 1, warmupEpochs: 1, modes: ["retrain-final-layer", { mode: "fine-tune", unfreezeFrom: "mixed6" }] });
   assert.ok(comparison instanceof Comparison);
-  assert.deepEqual(comparison.rows.map((r) => [r.mode, r.label]), [["retrain-final-layer", "retrain the final layer"], ["fine-tune", "fine-tune from mixed6"]]);
+  assert.deepEqual(comparison.rows.map((r) => [r.mode, r.label]), [["retrain-final-layer", "retrain the final layer"], ["fine-tune", "fine-tune mixed6 to mixed7"]]);
   const evaluation = comparison.rows[0].evaluation;
   assert.ok(evaluation instanceof Evaluation);
   const run = comparison.run("fine-tune", "mixed6")!;

@@ -245,3 +245,44 @@ test("300 classes of 2 images give one warning line, not 300", () => {
 function tinyJpeg(): Buffer {
   return Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xd9]);
 }
+
+test("a folder no image of which reads ends with exit 1, saying why, and writes nothing; input sizes past the machine's memory and hex numbers are bad flags", async () => {
+  const dir = path.join(scratch("cli-truncated"), "photos");
+  const made = await syntheticShapes({ classes: 2, perClass: 6, imageSize: 48, seed: 2, dir });
+  for (const file of made.files()) fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 40));
+  const out = scratch("cli-nothing-written");
+  const run = cli(["--image_dir", dir, "--input_size", SIZE, "--how_many_training_steps", "5", "--output_dir", path.join(out, "model"), "--output_labels", path.join(out, "labels.txt")]);
+  assert.equal(run.status, 1, run.stdout);
+  assert.match(run.stderr, /no training image could be read, so nothing was trained/);
+  assert.doesNotMatch(run.stdout + run.stderr, /NaN/);
+  assert.deepEqual(fs.readdirSync(out), [], "no model, no labels");
+  for (const [value, pattern] of [["100000", /--input_size is "100000": give a whole number from 75 to \d+/], ["0x4b", /--input_size is "0x4b": give a whole number/]] as const) {
+    const bad = cli(["--image_dir", dir, "--input_size", value]);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, pattern);
+  }
+});
+
+test("skipped files get one line; Ctrl-C writes the best epoch so far, says so, and exits 130", async () => {
+  const dir = path.join(scratch("cli-interrupt"), "photos");
+  const made = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, seed: 9, dir });
+  for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(made.dir, made.classes[0], `empty-${i}.jpg`), "");
+  const out = path.join(scratch("cli-interrupt-out"), "model");
+  const child = spawn(bin, ["--image_dir", dir, "--input_size", SIZE, "--epochs", "400", "--output_dir", out], { env });
+  let stdout = "";
+  let stderr = "";
+  let sent = false;
+  child.stdout.on("data", (d) => {
+    stdout += d;
+    if (!sent && /^Epoch 8\//m.test(stdout)) {
+      sent = true;
+      child.kill("SIGINT");
+    }
+  });
+  child.stderr.on("data", (d) => (stderr += d));
+  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.match(stdout, /Skipped: 30 files \(30 empty file \(0 bytes\)\)/);
+  assert.equal(status, 130, `${stdout}\n${stderr}`);
+  assert.match(stdout, /Interrupted: the outputs below hold the weights of the best epoch so far \(epoch \d+ of \d+\), not a finished run/);
+  assert.ok(fs.existsSync(path.join(out, "model.json")), "the model kept is written");
+});

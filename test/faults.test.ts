@@ -14,8 +14,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { fineTune, lastRun, loadClassifier, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf } from "inception-lab";
 import type { TrainingRun } from "inception-lab";
-import { FEATURE_FILES } from "../kernel-helpers/data/bottlenecks";
-import { ContentCache } from "../kernel-helpers/util/content-cache";
+import { ActivationStore } from "../kernel-helpers/data/activations";
+import { BottleneckCache, FEATURE_FILES } from "../kernel-helpers/data/bottlenecks";
+import { ContentCache, contentHash } from "../kernel-helpers/util/content-cache";
 import { verifyFolder } from "../kernel-helpers/util/atomic";
 import { seededRandom } from "../kernel-helpers/util/random";
 import { injectFaults, LEFTOVER, processes, running, tree } from "./faults";
@@ -111,6 +112,77 @@ test(`${SEEDS} seeds of disk-full writes, truncated cache reads and interrupts: 
       `${totals.savesFailed} saves failed cleanly, ${totals.checkpointsLost} runs ended without any checkpoint written; no user file lost, no NaN, no leftovers`,
   );
   assert.ok(totals.enospc > SEEDS && totals.truncated > 5 && totals.interrupts > 3, `enough faults: ${JSON.stringify(totals)}`);
+});
+
+/** Caches damaged the way people damage them: two files swapped, one copied over another, images changed or removed. */
+const CACHE_FAULTS = ["swap two feature files", "copy a feature file over another", "swap two activation files", "change an image", "delete an image", "write garbage over an image"] as const;
+const CACHE_SEEDS = Number(process.env.CACHE_FAULT_SEEDS ?? 12);
+
+test(`${CACHE_SEEDS} seeds of cache files swapped or copied over each other, and images changed, deleted or garbled between calls: nothing trusted wrongly, nothing lost`, async (t) => {
+  process.env.INCEPTION_LAB_CACHE = scratch("cache-faults-home");
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75, precision: "float32" });
+  const injected = Object.fromEntries(CACHE_FAULTS.map((f) => [f, 0])) as Record<(typeof CACHE_FAULTS)[number], number>;
+  let checked = 0;
+  let trustedWrongly = 0;
+  for (let seed = 1; seed <= CACHE_SEEDS; seed++) {
+    const random = seededRandom(100 + seed);
+    const folder = scratch(`cache-faults/${seed}`);
+    const source = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, seed: 40 + seed, dir: path.join(folder, "source") });
+    const data = await syntheticShapes({ classes: 3, perClass: 8, imageSize: 64, seed: 60 + seed, dir: path.join(folder, "shapes") });
+    const cacheDir = path.join(folder, "cache");
+    const fault = CACHE_FAULTS[seed % CACHE_FAULTS.length];
+    const where = `seed ${seed} (${fault})`;
+    const files = data.files("train");
+    const pick = () => files[Math.floor(random() * files.length)];
+    const filesOf = (dir: string, ext: string) => tree(dir).filter((f) => f.endsWith(ext)).map((f) => path.join(dir, f));
+    if (fault === "swap two activation files") {
+      // The frozen-bottom store on disk (a memory limit of 0), as a large fine-tune keeps it.
+      const store = new ActivationStore({ seed }, 4, "float32", 2, { root: cacheDir, memoryLimit: 0 });
+      const [a, b] = [files[0], files[1]].map((f) => contentHash(f));
+      store.put(a, new Float32Array([1, 2, 3, 4]));
+      store.put(b, new Float32Array([5, 6, 7, 8]));
+      const [fa, fb] = [store.dir + `/${a}.act`, store.dir + `/${b}.act`];
+      const [ba, bb] = [fs.readFileSync(fa), fs.readFileSync(fb)];
+      fs.writeFileSync(fa, bb);
+      fs.writeFileSync(fb, ba);
+      injected[fault]++;
+      checked += 2;
+      if (store.get([a]) !== null || store.get([b]) !== null) trustedWrongly++;
+      continue;
+    }
+    const run = await retrainFinalLayer(inception, data, { progress: false, liveChart: false, epochs: 1, batchSize: 8, cacheDir, precision: "float32" });
+    const features = filesOf(cacheDir, ".f32");
+    if (fault === "swap two feature files" || fault === "copy a feature file over another") {
+      const [x, y] = [features[0], features[1]];
+      const [bx, by] = [fs.readFileSync(x), fs.readFileSync(y)];
+      fs.writeFileSync(x, by);
+      if (fault === "swap two feature files") fs.writeFileSync(y, bx);
+    } else if (fault === "change an image") {
+      fs.copyFileSync(source.files("train")[0], pick());
+    } else if (fault === "delete an image") {
+      fs.rmSync(pick());
+    } else {
+      fs.writeFileSync(pick(), Buffer.concat([fs.readFileSync(pick()).subarray(0, 20), Buffer.alloc(64, 7)]));
+    }
+    injected[fault]++;
+    // The next call reads its features again through the cache: each must be the image's own, as the network computes it now.
+    await run.fit({ epochs: 1 });
+    const trained = run.data.files("train");
+    const cache = new BottleneckCache(inception, inception.source.layer, cacheDir, "float32");
+    const kept = await cache.get(trained);
+    const fresh = await inception.features(kept.files, { precision: "float32" });
+    const rows = tf.tidy(() => tf.max(tf.abs(tf.sub(kept.features, fresh)), 1).arraySync() as number[]);
+    checked += rows.length;
+    trustedWrongly += rows.filter((d) => d > 1e-4).length;
+    tf.dispose([kept.features, fresh]);
+    assert.ok(fault !== "delete an image" || trained.length === files.length - 1, `${where}: the deleted image is left out (${trained.length} of ${files.length})`);
+    assert.ok(!fault.startsWith("write garbage") || data.skipped.length === 1, `${where}: the garbled image is reported: ${JSON.stringify(data.skipped)}`);
+    assert.deepEqual(tree(folder).filter((f) => LEFTOVER.test(f)), [], `${where}: temporary files left`);
+    run.dispose();
+  }
+  t.diagnostic(`${CACHE_SEEDS} runs; injected ${JSON.stringify(injected)}; ${checked} features or activations read back checked against the network: ${trustedWrongly} trusted wrongly, none lost`);
+  assert.equal(trustedWrongly, 0);
+  assert.ok(Object.values(injected).every((n) => n > 0), `every kind of fault injected: ${JSON.stringify(injected)}`);
 });
 
 const EXPORT_FAULTS = ["kill the exporting process", "interrupt the exporting process", "kill the bridge", "interrupt the bridge"] as const;

@@ -88,7 +88,7 @@ test("re-exporting into a folder the library wrote works, and loadClassifier rea
   const notes = path.join(dir, "notes");
   fs.mkdirSync(notes);
   fs.writeFileSync(path.join(notes, "notes.txt"), "mine");
-  await assert.rejects(loadClassifier(notes), /notes is not a classifier folder: it holds no model\.json \(run\.save, a tfjs export\), model\.keras \(a Keras export\) or saved_model\.pb \(a SavedModel export\)/);
+  await assert.rejects(loadClassifier(notes), /notes is not a classifier folder: it holds no model\.json \(run\.save, a tfjs export\), model\.keras \(a Keras export\), saved_model\.pb \(a SavedModel export\) or model\.tflite \(a TensorFlow Lite export\)/);
 });
 
 test("a SavedModel as earlier versions exported it (its variables restored into copies TensorFlow's C loader never reads) is refused with what to do", async () => {

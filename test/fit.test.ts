@@ -2,7 +2,7 @@
 // epochs and history go on, and nothing is recorded again for a structure it already ran.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { fineTune, loadInceptionV3, retrainFinalLayer, syntheticShapes, trainFromScratch } from "inception-lab";
+import { cosineDecay, fineTune, loadInceptionV3, retrainFinalLayer, syntheticShapes, tf, trainFromScratch } from "inception-lab";
 import { graphStats } from "../kernel-helpers/runtime/graph";
 import { MIN_LOSS_DELTA } from "../kernel-helpers/train/loop/callbacks";
 import { scratch } from "./helpers";
@@ -110,4 +110,54 @@ test("fit goes on with the run's TensorBoard log and a time budget of its own; a
   const scratchRun = await trainFromScratch(inception, data, { ...quiet, epochs: 1 });
   await assert.rejects(scratchRun.fit({ epochs: 1, unfreezeFrom: "mixed6" }), /a run from scratch trains every layer/);
   scratchRun.dispose();
+});
+
+test("callbacks belong to the call that gets them: a schedule and tfjs' EarlyStopping of the first call do not govern fit, whose rate is its own", async () => {
+  const { data, inception } = await setting();
+  let begins = 0;
+  const counter = { onTrainBegin: () => void begins++ };
+  const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 3, learningRate: 1e-3, callbacks: [cosineDecay(), tf.callbacks.earlyStopping({ monitor: "val_acc", patience: 1 }), counter] });
+  const first = run.history.steps.length;
+  await run.fit({ epochs: 4, learningRate: 0.05 });
+  const later = run.history.steps.slice(first);
+  assert.ok(later.length > 0 && later.every((s) => s.learningRate === 0.05), `fit's steps ran at its own rate: ${[...new Set(later.map((s) => s.learningRate))]}`);
+  assert.equal(run.history.epochs.length, 3 + 4, "the first call's EarlyStopping did not cut fit short");
+  assert.equal(begins, 1, "the first call's callback ran in the first call only");
+  assert.equal(run.info.options.learningRate, 0.05);
+  // A schedule given to fit starts from fit's own rate.
+  const decay = cosineDecay();
+  await run.fit({ epochs: 2, learningRate: 0.02, callbacks: decay });
+  const scheduled = run.history.steps.slice(first + later.length);
+  assert.equal(scheduled[0].learningRate, 0.02);
+  assert.ok(scheduled[scheduled.length - 1].learningRate < 0.02);
+  run.dispose();
+});
+
+test("one call at a time: a second fit while one trains is refused, and the first trains its epochs, numbered on", async () => {
+  const { data, inception } = await setting();
+  const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 1 });
+  const first = run.fit({ epochs: 2 });
+  await assert.rejects(run.fit({ epochs: 2 }), /fit: this run is training now \(an earlier call has not finished\): await it/);
+  await first;
+  assert.deepEqual(run.history.epochs.map((e) => e.epoch), [1, 2, 3]);
+  assert.equal(run.info.calls, 2);
+  run.dispose();
+});
+
+test("fit refuses a null depth, and options a run keeps, naming why; a call whose hook threw reads as failed and counts", async () => {
+  const { data, inception } = await setting();
+  const tuned = await fineTune(inception, data, { ...quiet, epochs: 1, warmupEpochs: 0, unfreezeFrom: "mixed6" });
+  const trainable = tuned.info.trainableParameters;
+  await assert.rejects(tuned.fit({ epochs: 1, unfreezeFrom: null as never }), /fit: unfreezeFrom is null, which is no depth/);
+  assert.equal(tuned.info.trainableParameters, trainable, "nothing changed");
+  assert.equal(tuned.info.options.unfreezeFrom, "mixed6");
+  await assert.rejects(tuned.fit({ epochs: 1, layer: "mixed5" } as never), /fit: layer cannot change between calls \(a run keeps its cut layer\)/);
+  await assert.rejects(
+    tuned.fit({ epochs: 1, callbacks: { onEpochEnd: () => { throw new Error("my hook broke"); } } }),
+    /my hook broke/,
+  );
+  assert.equal(tuned.info.calls, 2, "the failed call counts");
+  assert.equal(tuned.info.stopReason, "failed");
+  assert.match(tuned.toText(), /failed: my hook broke/);
+  tuned.dispose();
 });

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
-import { fineTune, type Inception, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
+import { fineTune, imageFolder, type Inception, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
 import { ActivationStore } from "../kernel-helpers/data/activations";
 import { contentHash } from "../kernel-helpers/util/content-cache";
 import { scratch } from "./helpers";
@@ -93,4 +93,32 @@ test("a store too large for memory goes to disk, and a damaged file there is com
   const bf16 = new Float32Array([1, -2, 3.5, 0, 0.125, 7]); // bfloat16 numbers: stored in 2 bytes each, exactly
   half.put(hash, bf16);
   assert.deepEqual(Array.from(half.get([hash])!), Array.from(bf16));
+});
+
+test("images changed, deleted or garbled between fit calls are never served from the store: a run with the cache trains as one without it", async () => {
+  const source = await syntheticShapes({ classes: 3, perClass: 12, imageSize: 64, seed: 11, dir: `${scratch("stale-source")}/set` });
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75, precision: "float32" });
+  const losses: number[][] = [];
+  for (const frozenBottomCache of [true, false]) {
+    const dir = `${scratch(`stale-${frozenBottomCache}`)}/set`;
+    fs.cpSync(source.dir, dir, { recursive: true });
+    const data = await imageFolder(dir, { minImagesPerClass: 1 });
+    const run = await fineTune(inception, data, { ...options, epochs: 1, precision: "float32", frozenBottomCache });
+    // Between the calls: every training image replaced by another class's picture under the same name.
+    const train = data.files("train");
+    const others = [...train.slice(1), train[0]].map((f) => fs.readFileSync(f));
+    train.forEach((f, i) => fs.writeFileSync(f, others[i]));
+    await run.fit({ epochs: 2 });
+    // Then one deleted, one garbled: left out and reported, not trained on from memory.
+    fs.rmSync(train[0]);
+    fs.writeFileSync(train[1], Buffer.concat([others[1].subarray(0, 20), Buffer.alloc(200, 3)]));
+    await run.fit({ epochs: 1 });
+    assert.deepEqual(data.skipped.map((s) => s.path).sort(), [train[0], train[1]].sort(), "both reported");
+    assert.equal(data.files("train").length, train.length - 2);
+    losses.push(run.history.epochs.map((e) => e.loss));
+    if (frozenBottomCache) assert.ok(run.info.frozenBottom!.computed > data.files("train").length + data.files("validation").length, "the changed images were computed again");
+    run.dispose();
+  }
+  const [cached, plain] = losses;
+  cached.forEach((loss, i) => assert.ok(Math.abs(loss - plain[i]) <= 1e-4 * Math.abs(plain[i]), `epoch ${i + 1}: ${loss} with the cache, ${plain[i]} without`));
 });

@@ -7,7 +7,6 @@ import * as path from "path";
 import sharp from "sharp";
 import { centroidAccuracy, featuresBeforeAfter, fineTune, gradCam, imageFolder, loadInceptionV3, plot, retrainFinalLayer, syntheticMirrors, syntheticShapes, tf, weightChange } from "inception-lab";
 import { renderShape, SHAPES } from "../kernel-helpers/data/render";
-import { Comparison, type ComparisonRow } from "../kernel-helpers/lab/compare";
 import { seededRandom } from "../kernel-helpers/util/random";
 import { scratch } from "./helpers";
 
@@ -113,32 +112,3 @@ test("the weight change per block is exactly zero for frozen blocks, and not for
   tf.dispose(tuned.model.weights.map((w) => w.read()));
 });
 
-test("the comparison's verdict names the regime from the run's own numbers", () => {
-  const table = { secondsToTarget: 3, imagesPerSecond: 1, flopsPerImage: 1e6, trainedParameters: 1, run: { info: { precision: "float32" } } };
-  const rows = (retrain: number, tuned: number) =>
-    [
-      { ...table, mode: "retrain-final-layer", label: "retrain the final layer", testAccuracy: retrain, seconds: 4, targetPhase: "head" },
-      { ...table, mode: "fine-tune", unfreezeFrom: "mixed6", label: "fine-tune from mixed6", testAccuracy: tuned, seconds: 80, targetPhase: "fine-tune" },
-      { ...table, mode: "from-scratch", label: "train from scratch", testAccuracy: 0.3, seconds: 90, evaluation: { classes: ["a", "b", "c", "d"], files: Array.from({ length: 100 }, String) } },
-    ] as unknown as ComparisonRow[];
-  const fit = new Comparison(rows(0.98, 0.99), 0.8, "shapes").verdict();
-  assert.equal(fit.regime, "features fit");
-  assert.match(fit.toText(), /On shapes, retraining the final layer reached 0\.98 test accuracy in 4 s; fine-tune from mixed6 reached 0\.99 in 80 s \(20x the time\)\. .*1\/20 of the time/);
-  const short = new Comparison(rows(0.5, 0.85), 0.8, "mirrored glyphs").verdict();
-  assert.equal(short.regime, "features fall short");
-  assert.match(short.toText(), /fine-tuning gains 35 points/);
-  assert.match(short.toText(), /from scratch on the same budget reached 0\.30/);
-  assert.equal(new Comparison(rows(0.8, 0.86), 0.8, "x").verdict().regime, "in between");
-  // From scratch at chance is said as such, and a target reached in a fine-tune's warm-up is retraining's.
-  const atChance = rows(0.5, 0.85).map((r) => (r.mode === "from-scratch" ? { ...r, testAccuracy: 0.26 } : r.mode === "fine-tune" ? { ...r, targetPhase: "warm-up" } : r)) as ComparisonRow[];
-  const said = new Comparison(atChance, 0.8, "x").verdict().toText();
-  assert.match(said, /reached 0\.26, chance level for 4 classes \(a guess scores 0\.25 give or take 0\.04 on these 100 test images\): with random weights, this budget learns nothing measurable/);
-  // Above chance by less than four of a guess's standard deviations is "barely", beyond it "it learns".
-  const scratchAt = (accuracy: number) =>
-    new Comparison(rows(0.5, 0.85).map((r) => (r.mode === "from-scratch" ? { ...r, testAccuracy: accuracy } : r)) as ComparisonRow[], 0.8, "x").verdict().toText();
-  assert.match(scratchAt(0.33), /chance level/);
-  assert.match(scratchAt(0.4), /reached 0\.40, barely above chance .*only begun to learn/);
-  assert.match(scratchAt(0.45), /reached 0\.45 \(a guess scores .*\): it learns, but without a head start it trails/);
-  assert.match(new Comparison(atChance, 0.8, "x").table().toText(), /fine-tune from mixed6 +0\.85 +80 +in the warm-up/);
-  assert.match(said, /Fine-tune from mixed6 reached 80 % validation accuracy in its warm-up, which trains the head on the cached features as retraining does/);
-});

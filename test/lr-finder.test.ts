@@ -2,7 +2,7 @@
 // the caller's changed: network, runs, tensors.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { findLearningRate, fineTune, lastRun, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
+import { findLearningRate, fineTune, InterruptedError, lastRun, loadInceptionV3, syntheticShapes, tf } from "inception-lab";
 import { smooth, valley } from "../kernel-helpers/lab/lr-finder";
 import { graphStats } from "../kernel-helpers/runtime/graph";
 import { scratch } from "./helpers";
@@ -57,4 +57,33 @@ test("a data set with no training image is refused before the finder copies anyt
   const tensors = tf.memory().numTensors;
   await assert.rejects(findLearningRate(inception, data), /the training split is empty/);
   assert.equal(tf.memory().numTensors, tensors);
+});
+
+test("every mode works on what the finder owns: from scratch on a new random network, the caller's network untouched and nothing leaked", async () => {
+  const data = await syntheticShapes({ classes: 3, perClass: 16, imageSize: 64, seed: 8 });
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
+  const before = inception.model.weights.map((w) => w.read().dataSync().slice());
+  const tensors = tf.memory().numTensors;
+  const found = await findLearningRate(inception, data, { mode: "from-scratch", steps: 10, batchSize: 8, layer: "mixed2", progress: false });
+  assert.equal(found.mode, "from-scratch");
+  assert.ok(found.learningRates.length >= 5);
+  assert.equal(tf.memory().numTensors, tensors, "the random network, its head and optimizer are freed");
+  assert.ok(inception.model.weights.every((w, i) => tf.util.arraysEqual(w.read().dataSync(), before[i])), "the caller's network is unchanged");
+  const features = await inception.features(data.files("test").slice(0, 1));
+  assert.equal(features.shape[0], 1, "and still works");
+  features.dispose();
+});
+
+test("the finder's bad options name themselves, before any work, and leak nothing; an early interrupt is an InterruptedError", async () => {
+  const data = await syntheticShapes({ classes: 3, perClass: 16, imageSize: 64, seed: 8 });
+  const inception = await loadInceptionV3({ weights: "bundled", inputSize: 75 });
+  const tensors = tf.memory().numTensors;
+  await assert.rejects(findLearningRate(inception, data, { mode: "bogus" as never }), /^OptionError: mode: "bogus" is not one of retrain-final-layer, fine-tune, from-scratch/);
+  await assert.rejects(findLearningRate(inception, data, { divergeFactor: 0 }), /^OptionError: divergeFactor is 0: use a number above 1/);
+  await assert.rejects(findLearningRate(inception, data, { endLearningRate: Infinity }), /^OptionError: endLearningRate is Infinity/);
+  await assert.rejects(findLearningRate(inception, data, { precision: null as never }), /^OptionError: precision: null is not one of/);
+  assert.equal(tf.memory().numTensors, tensors);
+  const interrupted = findLearningRate(inception, data, { mode: "retrain-final-layer", batchSize: 4, steps: 50, progress: false, callbacks: { onBatchEnd: (r) => void (r.step === 2 && process.emit("SIGINT")) } });
+  await assert.rejects(interrupted, (error: Error) => error instanceof InterruptedError && /interrupted after \d steps of the ramp, too few to suggest a rate/.test(error.message));
+  assert.equal(tf.memory().numTensors, tensors, "an interrupted finder frees what it made too");
 });

@@ -392,6 +392,7 @@ test("a read-only cache with missing features: the run keeps its features in mem
   try {
     const run = await retrainFinalLayer(inception, data, { ...quiet, epochs: 2, cacheDir: cache });
     assert.equal(run.history.epochs.length, 2);
+    assert.match(run.info.warnings.join("\n"), /the feature cache was not written .*; this run keeps its features in memory/, "the run's warnings say it too");
     const evaluation = await run.evaluate();
     assert.equal(evaluation.files.length, data.files("test").length, "evaluation uses the features kept in memory");
   } finally {
@@ -399,4 +400,32 @@ test("a read-only cache with missing features: the run keeps its features in mem
     readOnly.restore();
   }
   assert.ok(warnings.some((w) => /the feature cache was not written \(cannot write .*\); this run keeps its features in memory/.test(w)), warnings.join("\n"));
+});
+
+test("a folder none of whose images reads trains nothing and says so; so does a run whose folder went away; an evaluation on nothing is an error", async () => {
+  const { inception } = await setup();
+  const dir = path.join(scratch("truncated-jpegs"), "set");
+  const made = await syntheticShapes({ classes: 2, perClass: 6, imageSize: 48, seed: 2, dir });
+  // Each file keeps a valid JPEG header and loses the rest: it lists as an image, and no decoder can read it.
+  for (const file of made.files()) fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 40));
+  const broken = await imageFolder(dir, { minImagesPerClass: 1, validationPercent: 20, testPercent: 20 });
+  await assert.rejects(fineTune(inception, broken, { ...quiet, epochs: 1, warmupEpochs: 0, unfreezeFrom: "mixed7" }), /no training image could be read, so nothing was trained \(\d+ files? skipped: cannot decode/);
+  await assert.rejects(retrainFinalLayer(inception, broken, { ...quiet, epochs: 1 }), /no training image could be read, so nothing was trained/);
+  assert.equal(lastRun()!.info.stopReason, "failed", "lastRun() says the call failed, not that it completed");
+
+  const good = await syntheticShapes({ classes: 2, perClass: 6, imageSize: 48, seed: 3, dir: path.join(scratch("goes-away"), "set"), folderOptions: { minImagesPerClass: 1 } });
+  const run = await fineTune(inception, good, { ...quiet, epochs: 1, warmupEpochs: 0, unfreezeFrom: "mixed7", frozenBottomCache: false });
+  fs.rmSync(good.dir, { recursive: true });
+  await assert.rejects(run.fit({ epochs: 2 }), /no training image could be read, so nothing was trained/);
+  await assert.rejects(run.evaluate(), /none of the \d+ test images could be read/);
+  run.dispose();
+});
+
+test("class folders that share image files through a link are said, in one line", async () => {
+  const dir = path.join(scratch("shared-through-link"), "set");
+  await syntheticShapes({ classes: 2, perClass: 5, imageSize: 48, seed: 4, dir });
+  const [a, b] = fs.readdirSync(dir).filter((name) => !name.startsWith("."));
+  fs.symlinkSync(path.join(dir, a, fs.readdirSync(path.join(dir, a))[0]), path.join(dir, b, "borrowed.jpg"));
+  const data = await imageFolder(dir, { minImagesPerClass: 1 });
+  assert.match(data.warnings.join("\n"), new RegExp(`classes "${a}" and "${b}" hold the same 1 image file \\(a folder linking into another\\?\\): each is trained under both labels`));
 });

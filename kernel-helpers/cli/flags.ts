@@ -8,6 +8,7 @@ import { parseArgs } from "util";
 import { CUT_LAYERS, type CutLayer, maxInputSize, MIN_INPUT_SIZE } from "../network/inception";
 import { PRECISION_OPTIONS, type PrecisionOption } from "../runtime/precision";
 import { closest } from "../util/options";
+import { type Quantization, QUANTIZATIONS } from "../train/classifier/tflite";
 import { MODE_ONLY, type TrainOptions } from "../train/modes/options";
 import { type Mode, MODES, RECIPES } from "../train/modes/recipes";
 
@@ -77,6 +78,8 @@ export const FLAGS: Record<string, Flag> = {
   summaries_dir: { type: "string", help: "write TensorBoard logs into this folder, a new one per run (the command prints how to view them)", option: "tensorboard" },
   saved_model_dir: { type: "string", help: "write a TensorFlow SavedModel here (serving_default: images 0..255 in, probabilities and labels out)" },
   keras_dir: { type: "string", help: "write a Keras model (model.keras, labels.json) here" },
+  tflite_dir: { type: "string", help: "write a TensorFlow Lite model (model.tflite, labels.txt, labels.json) here, run in a TFLite interpreter on the test split before it is written" },
+  quantize: { type: "string", help: `the TensorFlow Lite model's quantization (with --tflite_dir): ${QUANTIZATIONS.join(", ")} (float32, float16 weights, int8 weights, or integers throughout calibrated on the training images)`, default: "none", option: "quantize" },
   output_dir: { type: "string", help: "write the library's own model folder (tfjs model.json, labels.json) here" },
   output_labels: { type: "string", help: "write the class labels, one per line, to this file" },
   output_split: { type: "string", help: "write the split (path,label,class,split per image, CSV) to this file, to train on the same images in Python" },
@@ -158,9 +161,11 @@ export interface Command {
   printMisclassified: boolean;
   /** Output paths by flag name, resolved against the current folder. */
   outputs: Partial<Record<OutputFlag, string>>;
+  /** The TensorFlow Lite export's quantization (--quantize, with --tflite_dir). */
+  quantize: Quantization;
 }
 
-export const OUTPUT_FLAGS = ["output_dir", "keras_dir", "saved_model_dir", "summaries_dir", "bottleneck_dir", "output_labels", "output_split"] as const;
+export const OUTPUT_FLAGS = ["output_dir", "keras_dir", "saved_model_dir", "tflite_dir", "summaries_dir", "bottleneck_dir", "output_labels", "output_split"] as const;
 export type OutputFlag = (typeof OUTPUT_FLAGS)[number];
 
 /** A flag that only some modes take, given with another: an error, not silently ignored (the library's MODE_ONLY table, or `only`). */
@@ -187,8 +192,8 @@ export function checkFlags(given: Given): Command {
   }
   onlyWith(given, "unfreeze_from", mode);
   onlyWith(given, "warmup_epochs", mode);
-  onlyWith(given, "bottleneck_dir", mode);
   onlyWith(given, "weights", mode, { modes: ["retrain-final-layer", "fine-tune"], what: "the pretrained start; from-scratch starts from random weights" });
+  onlyWith(given, "bottleneck_dir", mode);
   const unfreezeFrom = text("unfreeze_from") as CutLayer | "all";
   if (unfreezeFrom !== "all" && !CUT_LAYERS.includes(unfreezeFrom)) throw new UsageError(`--unfreeze_from is "${unfreezeFrom}": use "all" or one of ${CUT_LAYERS.join(", ")}.`);
   const precision = text("precision") as PrecisionOption;
@@ -199,6 +204,9 @@ export function checkFlags(given: Given): Command {
     if (!fs.statSync(weights, { throwIfNoEntry: false })?.isFile()) throw new UsageError(`--weights: ${path.resolve(weights)} is not a file.`);
   }
   if (given.epochs !== undefined && given.how_many_training_steps !== undefined) throw new UsageError("--epochs and --how_many_training_steps both say how long to train: give one of them.");
+  const quantize = text("quantize") as Quantization;
+  if (!QUANTIZATIONS.includes(quantize)) throw new UsageError(`--quantize is "${quantize}": use ${QUANTIZATIONS.join(", ")}.`);
+  if (given.quantize !== undefined && given.tflite_dir === undefined) throw new UsageError("--quantize is for the TensorFlow Lite export: give --tflite_dir DIR too, or drop --quantize.");
 
   const numbers = Object.fromEntries(Object.keys(FLAGS).filter((name) => FLAGS[name].number).map((name) => [name, numberFlag(given, name)]));
   const [testPercent, validationPercent] = [numbers.testing_percentage!, numbers.validation_percentage!];
@@ -232,5 +240,6 @@ export function checkFlags(given: Given): Command {
     },
     printMisclassified: given.print_misclassified_test_images === true,
     outputs,
+    quantize,
   };
 }

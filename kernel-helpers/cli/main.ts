@@ -9,6 +9,7 @@
 import * as path from "path";
 import { ImageFolder } from "../data/image-folder";
 import { precisionFor } from "../runtime/precision";
+import { labelsText } from "../train/classifier/classifier";
 import type { EpochRecord } from "../train/loop/loop";
 import { resolve, type TrainOptions } from "../train/modes/options";
 import { RECIPES } from "../train/modes/recipes";
@@ -16,7 +17,7 @@ import { DownloadError } from "../util/download";
 import { InterruptedError } from "../util/interrupt";
 import { OptionError } from "../util/options";
 import { checkFlags, type Command, flagOf, parseFlags, RETRAIN_PY, usage, UsageError } from "./flags";
-import { checkOutputFiles, checkOutputFolders, labelsText, tensorboardCommand, writeOutputFile } from "./outputs";
+import { checkOutputFiles, checkOutputFolders, tensorboardCommand, writeOutputFile } from "./outputs";
 
 /** Epoch lines printed at most, about: a run of 4,000 one-step epochs prints every 40th. */
 const EPOCH_LINES = 100;
@@ -176,8 +177,10 @@ async function run(argv: string[], loadLibrary: () => void): Promise<Ended> {
     [outputs.output_dir, (dir) => trained.save(dir)],
     [outputs.keras_dir, async (dir) => (await trained.export(dir, { format: "keras" })).dir],
     [outputs.saved_model_dir, async (dir) => (await trained.export(dir, { format: "savedmodel" })).dir],
+    [outputs.tflite_dir, async (dir) => (await trained.export(dir, { format: "tflite", quantize: command.quantize })).dir],
   ];
   for (const [dir, write] of models) if (dir) console.log(`Written: ${await write(dir)}`);
+  if (outputs.keras_dir || outputs.saved_model_dir || outputs.tflite_dir) console.log(trained.exports().toText());
   if (outputs.output_labels) console.log(writeOutputFile(outputs.output_labels, labelsText(data.classes), "output_labels"));
   if (outputs.output_split) console.log(writeOutputFile(outputs.output_split, data.splitCsv(), "output_split"));
   // A run that found its log folder taken wrote no log and said so (train/tensorboard.ts).

@@ -11,7 +11,7 @@ import { checkExactFile, checkFolderWritable, writeExactFile } from "../util/exa
 import { type Command, type OutputFlag, UsageError } from "./flags";
 
 /** Folders the library writes whole (a manifest says which files are its own). */
-const MODEL_FOLDERS: OutputFlag[] = ["output_dir", "keras_dir", "saved_model_dir"];
+const MODEL_FOLDERS: OutputFlag[] = ["output_dir", "keras_dir", "saved_model_dir", "tflite_dir"];
 /** Files written beside the models, in full. */
 const FILES: OutputFlag[] = ["output_labels", "output_split"];
 
@@ -54,9 +54,6 @@ export function checkOutputFolders(outputs: Command["outputs"]): void {
     if (flag === "summaries_dir" || flag === "bottleneck_dir") checkAddingTo(dir, flag);
   }
 }
-
-/** The labels file's contents, as retrain.py writes it: one class per line. */
-export const labelsText = (classes: string[]) => classes.join("\n") + "\n";
 
 /** Refuses a labels or split file that exists with other contents (or cannot be written), once the classes are known. */
 export function checkOutputFiles(outputs: Command["outputs"], contents: Record<"output_labels" | "output_split", () => string>): void {

@@ -17,6 +17,7 @@ import { TRAIN_RULES, type TrainOptions } from "../train/modes/options";
 import { RECIPES } from "../train/modes/recipes";
 import type { TrainingRun } from "../train/modes/run";
 import { topBlock } from "./compare";
+import { type Check, claim, type Claim, CLAIM_MIME } from "./claims";
 import { measureThroughput, predictRun, type RunShape, type Throughput } from "./cost-model";
 
 /**
@@ -90,7 +91,8 @@ export class Advice extends Displayable {
     readonly next: PricedStep,
     /** The step after that, if the next one falls short, priced. */
     readonly after: PricedStep,
-    readonly reasons: string[],
+    /** Why, in sentences made from the numbers (claims: their checks go with the output). */
+    readonly reasons: Claim[],
     readonly seconds: number,
   ) {
     super();
@@ -126,11 +128,15 @@ export class Advice extends Displayable {
   }
 
   toText(): string {
-    return `${this.table().toText()}\n${this.reasons.join(" ")}`;
+    return `${this.table().toText()}\n${this.reasons.map((r) => r.text).join(" ")}`;
   }
 
   toHTML(): string {
-    return `${this.table().toHTML()}<p>${escapeHtml(this.reasons.join(" "))}</p><p><small>advice.follow() runs the next step with the options it was priced with.</small></p>`;
+    return `${this.table().toHTML()}<p>${escapeHtml(this.reasons.map((r) => r.text).join(" "))}</p><p><small>advice.follow() runs the next step with the options it was priced with.</small></p>`;
+  }
+
+  toMimeBundle() {
+    return { ...super.toMimeBundle(), [CLAIM_MIME]: { text: this.reasons.map((r) => r.text).join(" "), checks: this.reasons.flatMap((r) => r.checks) } };
   }
 }
 
@@ -169,34 +175,57 @@ export async function advise(inception: Inception, data: ImageFolder, options: A
   const chance = 1 / data.classes.length;
   const n = Math.max(validation.files.length, 1);
   const spread = Math.sqrt((validation.accuracy * (1 - validation.accuracy)) / n);
-  const accuracy = `Retraining the final layer reached ${validation.accuracy.toFixed(2)} validation accuracy (give or take ${spread.toFixed(2)} on ${n} images; chance ${chance.toFixed(2)})`;
+  const accuracyText = `Retraining the final layer reached ${validation.accuracy.toFixed(2)} validation accuracy (give or take ${spread.toFixed(2)} on ${n} images; chance ${chance.toFixed(2)})`;
+  const accuracyChecks: Check[] = [
+    { what: "validation accuracy", value: validation.accuracy, atLeast: 0, atMost: 1 },
+    { what: "its standard error", value: spread, atLeast: 0 },
+    { what: "validation images", value: n, atLeast: 1 },
+    { what: "chance", value: chance },
+  ];
   const concentrated = pairs.length > 0 && pairs[0].share >= 0.5 ? pairs.filter((p) => p.share >= 0.2).slice(0, 3) : [];
-  const where = validation.misclassified.length === 0 ? "" : concentrated.length
-    ? `; ${(concentrated.reduce((s, p) => s + p.share, 0) * 100).toFixed(0)} % of its ${validation.misclassified.length} mistakes are between ${concentrated.map((p) => p.classes.join(" and ")).join(", ")}: classes the frozen features put close together`
-    : `; its ${validation.misclassified.length} mistakes spread over ${pairs.length} pairs of classes`;
+  const pairShare = concentrated.reduce((s, p) => s + p.share, 0);
+  const whereText =
+    validation.misclassified.length === 0
+      ? ""
+      : concentrated.length
+        ? `; ${(pairShare * 100).toFixed(0)} % of its ${validation.misclassified.length} mistakes are between ${concentrated.map((p) => p.classes.join(" and ")).join(", ")}: classes the frozen features put close together`
+        : `; its ${validation.misclassified.length} mistakes spread over ${pairs.length} pairs of classes`;
+  const whereChecks: Check[] = validation.misclassified.length === 0 ? [] : [{ what: "mistakes", value: validation.misclassified.length, atLeast: 1 }, ...(concentrated.length ? [{ what: "share of the mistakes in those pairs", value: pairShare, atLeast: 0.5, atMost: 1 }] : [{ what: "pairs confused", value: pairs.length, atLeast: 1 }])];
   const perClass = `The folder has ${fewest} to ${Math.max(...counts)} training images per class`;
+  const perClassChecks: Check[] = [{ what: "fewest training images in a class", value: fewest }, { what: "most training images in a class", value: Math.max(...counts) }];
+  const cost = (s: PricedStep): Check => ({ what: `predicted seconds of ${s.label}`, value: s.seconds, atLeast: 0 });
   let recommendation: Advice["recommendation"];
-  let reasons: string[];
+  let reasons: Claim[];
   let next: PricedStep;
   let after: PricedStep;
   if (validation.accuracy >= target) {
     recommendation = "stop here";
     next = fineTop;
     after = fineAll;
-    reasons = [`${accuracy}${where}, at or above the target of ${target}: the pretrained features fit this folder, and retraining them is enough.`, `If more is wanted, ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here.`];
+    reasons = [
+      claim(`${accuracyText}${whereText}, at or above the target of ${target}: the pretrained features fit this folder, and retraining them is enough.`, ...accuracyChecks, ...whereChecks, { what: "target", value: target, stated: false }, { what: "validation accuracy against the target", value: validation.accuracy, atLeast: target, stated: false }),
+      claim(`If more is wanted, ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here.`, cost(fineTop)),
+    ];
   } else if (fewest >= FROM_SCRATCH_MIN_PER_CLASS && validation.accuracy <= chance + 2 * Math.sqrt((chance * (1 - chance)) / n)) {
     recommendation = "train from scratch";
     next = scratch;
     after = fineAll;
-    reasons = [`${accuracy}${where}: at chance, so the pretrained features carry nothing of this task.`, `${perClass}, at least the ${FROM_SCRATCH_MIN_PER_CLASS} per class that training from scratch needs: ${scratch.label} would take about ${formatDuration(scratch.seconds)} here.`];
+    reasons = [
+      claim(`${accuracyText}${whereText}: at chance, so the pretrained features carry nothing of this task.`, ...accuracyChecks, ...whereChecks),
+      claim(`${perClass}, at least the ${FROM_SCRATCH_MIN_PER_CLASS} per class that training from scratch needs: ${scratch.label} would take about ${formatDuration(scratch.seconds)} here.`, ...perClassChecks, { what: "the least per class from scratch needs", value: FROM_SCRATCH_MIN_PER_CLASS }, cost(scratch)),
+    ];
   } else {
     recommendation = "fine-tune the top blocks";
     next = fineTop;
     after = fineAll;
     reasons = [
-      `${accuracy}${where}, below the target of ${target}: the frozen features fall short here.`,
-      `Fine-tuning trains the blocks that compute them: ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here, and if that falls short, ${fineAll.label} about ${formatDuration(fineAll.seconds)}.`,
-      `${perClass}: ${fewest >= FROM_SCRATCH_MIN_PER_CLASS ? "enough to try training from scratch too, though a pretrained start still helps" : `too few to train from scratch (it needs thousands per class; ${FROM_SCRATCH_MIN_PER_CLASS} at the least)`}.`,
+      claim(`${accuracyText}${whereText}, short of the target of ${target}: the frozen features fall short here.`, ...accuracyChecks, ...whereChecks, { what: "target", value: target, stated: false }, { what: "validation accuracy against the target", value: validation.accuracy, below: target, word: "short of the target", stated: false }),
+      claim(`Fine-tuning trains the blocks that compute them: ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here, and if that falls short, ${fineAll.label} about ${formatDuration(fineAll.seconds)}.`, cost(fineTop), cost(fineAll)),
+      claim(
+        `${perClass}: ${fewest >= FROM_SCRATCH_MIN_PER_CLASS ? "enough to try training from scratch too, though a pretrained start still helps" : `too few to train from scratch (it needs thousands per class; ${FROM_SCRATCH_MIN_PER_CLASS} at the least)`}.`,
+        ...perClassChecks,
+        ...(fewest >= FROM_SCRATCH_MIN_PER_CLASS ? [] : [{ what: "the least per class from scratch needs", value: FROM_SCRATCH_MIN_PER_CLASS }, { what: "fewest per class against it", value: fewest, below: FROM_SCRATCH_MIN_PER_CLASS, word: "too few", stated: false }]),
+      ),
     ];
   }
   return new Advice(inception, data, retrained, validation, pairs, throughput, decodePerSecond, target, recommendation, next, after, reasons, (performance.now() - started) / 1000);

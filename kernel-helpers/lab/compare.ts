@@ -4,6 +4,7 @@ import * as path from "path";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { formatCount, formatFlops } from "../display/format";
 import type { Evaluation } from "../train/classifier/evaluation";
+import { claim, Claim, CLAIM_MIME } from "./claims";
 import type { ImageFolder } from "../data/image-folder";
 import { BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
@@ -36,7 +37,9 @@ export function entryPlan(entry: CompareEntry, layer: CutLayer, shared: TrainOpt
   if (!MODES.includes(mode)) throw new Error(`modes: "${mode}" is not a mode; use ${MODES.join(", ")} (a fine-tune's depth as { mode: "fine-tune", unfreezeFrom: "mixed6" }).`);
   const unfreezeFrom = mode === "fine-tune" ? (depth ?? "all") : null;
   const options: TrainOptions = unfreezeFrom ? { unfreezeFrom } : {};
-  const label = mode === "fine-tune" ? (unfreezeFrom === "all" ? "fine-tune all" : `fine-tune from ${unfreezeFrom}`) : mode === "retrain-final-layer" ? "retrain the final layer" : "train from scratch";
+  // Each label names the blocks the run trains: "all" is every block up to the cut, which for the bundled
+  // weights is mixed7, not the whole network.
+  const label = mode === "fine-tune" ? `fine-tune ${unfreezeFrom === "all" ? "stem" : unfreezeFrom} to ${layer}` : mode === "retrain-final-layer" ? "retrain the final layer" : `from scratch, stem to ${layer}`;
   return { mode, unfreezeFrom, plan: plan(mode, layer, { ...shared, ...options }), label, options };
 }
 
@@ -76,40 +79,60 @@ export interface ComparisonRow {
   trainedParameters: number;
 }
 
-/** A label that starts a sentence ("fine-tune all" -> "Fine-tune all"). */
+/** A label that starts a sentence ("fine-tune stem to mixed7" -> "Fine-tune stem to mixed7"). */
 const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
+/** The binomial standard error of an accuracy `p` on `n` images. */
+const standardError = (p: number, n: number) => Math.sqrt((p * (1 - p)) / Math.max(n, 1));
+
 /**
- * How training from scratch did, against chance. A classifier that guesses scores chance give or take
- * sqrt(chance (1 - chance) / n) on n test images: within two of those it learned nothing measurable on this
- * budget (what "no head start" means here, not a broken run); within four it has barely begun.
+ * How training from scratch did, against chance and against the best fine-tune. A classifier that guesses
+ * scores chance give or take sqrt(chance (1 - chance) / n) on n test images: within two of those it learned
+ * nothing measurable on this budget (what "no head start" means here, not a broken run); within four it has barely begun.
  */
-function fromScratchSentence(row: ComparisonRow): string {
+function fromScratchClaim(row: ComparisonRow, best: ComparisonRow): Claim {
   const classes = row.evaluation.classes.length;
   const chance = 1 / classes;
   const images = Math.max(row.evaluation.files.length, 1);
-  const spread = Math.sqrt((chance * (1 - chance)) / images);
+  const spread = standardError(chance, images);
   const accuracy = row.testAccuracy.toFixed(2);
   const guess = `a guess scores ${chance.toFixed(2)} give or take ${spread.toFixed(2)} on these ${images} test images`;
+  const numbers = [
+    { what: "from-scratch test accuracy", value: row.testAccuracy, atLeast: 0, atMost: 1 },
+    { what: "chance", value: chance, stated: false },
+    { what: "a guess's spread", value: spread, atLeast: 0 },
+    { what: "test images", value: images, atLeast: 1 },
+  ];
+  const same = "the same epochs of network training";
   if (row.testAccuracy <= chance + 2 * spread)
-    return `Training from scratch on the same budget reached ${accuracy}, chance level for ${classes} classes (${guess}): with random weights, this budget learns nothing measurable. It has no head start; the cost model below prices the epochs it would need.`;
+    return claim(`Training from scratch for ${same} reached ${accuracy}, chance level for ${classes} classes (${guess}): with random weights, this budget learns nothing measurable. It has no head start; the cost model below prices the epochs it would need.`, ...numbers, { what: "margin over chance in spreads", value: (row.testAccuracy - chance) / spread, atMost: 2, stated: false });
   if (row.testAccuracy <= chance + 4 * spread)
-    return `Training from scratch on the same budget reached ${accuracy}, barely above chance (${guess}): with random weights it has only begun to learn. It has no head start; the cost model below prices the epochs it would need.`;
-  return `Training from scratch on the same budget reached ${accuracy} (${guess}): it learns, but without a head start it trails.`;
+    return claim(`Training from scratch for ${same} reached ${accuracy}, barely above chance (${guess}): with random weights it has only begun to learn. It has no head start; the cost model below prices the epochs it would need.`, ...numbers, { what: "margin over chance in spreads", value: (row.testAccuracy - chance) / spread, above: 2, atMost: 4, stated: false });
+  return claim(
+    `Training from scratch for ${same} reached ${accuracy} (${guess}): it learns, but without a head start it trails ${best.label}, which reached ${best.testAccuracy.toFixed(2)}.`,
+    ...numbers,
+    { what: "best fine-tune's test accuracy", value: best.testAccuracy },
+    { what: "from scratch below the best fine-tune", value: row.testAccuracy, below: best.testAccuracy, word: "trails", stated: false },
+  );
 }
 
-/** Test accuracy points a fine-tune must gain over retraining before the features count as falling short. */
+/** Test accuracy points a fine-tune must gain over retraining, at the least, before the features count as falling short. */
 const FALLS_SHORT = 0.1;
-/** Within this many points, retraining matches fine-tuning. */
-const MATCHES = 0.03;
 
-/** The comparison's conclusion in sentences, computed from its numbers. */
+/**
+ * The comparison's conclusion in sentences, computed from its numbers: each a claim (lab/claims.ts) whose
+ * checks stand behind its numbers and its words, so the committed notebook can be re-checked.
+ */
 export class Verdict extends Displayable {
   constructor(
     readonly regime: "features fit" | "features fall short" | "in between",
-    readonly sentences: string[],
+    readonly claims: Claim[],
   ) {
     super();
+  }
+
+  get sentences(): string[] {
+    return this.claims.map((c) => c.text);
   }
 
   toText(): string {
@@ -118,6 +141,10 @@ export class Verdict extends Displayable {
 
   toHTML(): string {
     return `<p><b>${escapeHtml(this.regime)}.</b> ${escapeHtml(this.toText())}</p>`;
+  }
+
+  toMimeBundle() {
+    return { ...super.toMimeBundle(), [CLAIM_MIME]: { text: this.toText(), checks: this.claims.flatMap((c) => c.checks) } };
   }
 }
 
@@ -131,32 +158,61 @@ export class Comparison extends Displayable {
   }
 
   /**
-   * Which regime this data set is in, said with this run's numbers: the pretrained features fit (retraining
-   * matches the best fine-tune, for a fraction of the time), fall short (fine-tuning gains at least 10
-   * points), or in between; and how training from scratch did on the same budget.
+   * Which regime this data set is in, said with this run's numbers. The fine-tune it reports is the one with
+   * the best validation accuracy (validation chooses; the test split only reports). The pretrained features
+   * fall short when fine-tuning gains at least 10 points and more than twice the standard error of the
+   * difference on these test images; they fit when retraining is within that error of fine-tuning; else in between.
    */
   verdict(): Verdict {
     const retrain = this.rows.find((r) => r.mode === "retrain-final-layer");
     const tunes = this.rows.filter((r) => r.mode === "fine-tune");
-    if (!retrain || tunes.length === 0) return new Verdict("in between", ["The verdict compares retraining the final layer with fine-tuning: run both."]);
-    const best = tunes.reduce((a, b) => (b.testAccuracy > a.testAccuracy ? b : a));
+    if (!retrain || tunes.length === 0) return new Verdict("in between", [new Claim("The verdict compares retraining the final layer with fine-tuning: run both.", [])]);
+    const best = tunes.reduce((a, b) => ((b.run.bestValidationAccuracy ?? 0) > (a.run.bestValidationAccuracy ?? 0) ? b : a));
     const gain = best.testAccuracy - retrain.testAccuracy;
+    const n = Math.max(best.evaluation.files.length, 1);
+    // Two independent accuracies on n images each: the standard error of their difference.
+    const error = Math.sqrt(standardError(best.testAccuracy, n) ** 2 + standardError(retrain.testAccuracy, n) ** 2);
     const times = best.seconds / retrain.seconds;
+    const facts = claim(
+      `On ${this.name}, retraining the final layer reached ${retrain.testAccuracy.toFixed(2)} test accuracy in ${retrain.seconds.toFixed(0)} s; ${best.label}, the fine-tune with the best validation accuracy (${best.run.bestValidationAccuracy!.toFixed(2)}), reached ${best.testAccuracy.toFixed(2)} in ${best.seconds.toFixed(0)} s (${times.toFixed(0)}x the time).`,
+      { what: "retraining's test accuracy", value: retrain.testAccuracy, atLeast: 0, atMost: 1 },
+      { what: "retraining's seconds", value: retrain.seconds, atLeast: 0 },
+      { what: "the chosen fine-tune's best validation accuracy", value: best.run.bestValidationAccuracy!, atLeast: 0, atMost: 1 },
+      { what: "the chosen fine-tune's test accuracy", value: best.testAccuracy, atLeast: 0, atMost: 1 },
+      { what: "the chosen fine-tune's seconds", value: best.seconds, atLeast: 0 },
+      { what: "time over retraining's", value: times, atLeast: 0 },
+    );
     const points = (x: number) => `${Math.abs(x * 100).toFixed(0)} point${Math.abs(Math.round(x * 100)) === 1 ? "" : "s"}`;
-    const facts = `On ${this.name}, retraining the final layer reached ${retrain.testAccuracy.toFixed(2)} test accuracy in ${retrain.seconds.toFixed(0)} s; ${best.label} reached ${best.testAccuracy.toFixed(2)} in ${best.seconds.toFixed(0)} s (${times.toFixed(0)}x the time).`;
-    const regime = gain >= FALLS_SHORT ? "features fall short" : gain <= MATCHES ? "features fit" : "in between";
+    const regime = gain >= Math.max(FALLS_SHORT, 2 * error) ? "features fall short" : Math.abs(gain) <= 2 * error ? "features fit" : "in between";
+    const within = `within what ${n} test images can resolve (twice the standard error of the difference, ${points(2 * error)})`;
     const meaning = {
-      "features fit": `The pretrained features fit this task: retraining matches fine-tuning${gain < -MATCHES ? " (even beats it)" : ""} for 1/${times.toFixed(0)} of the time.`,
-      "features fall short": `The pretrained features fall short here: fine-tuning gains ${points(gain)}, because training the pretrained blocks themselves learns what their frozen features cannot tell apart.`,
-      "in between": `Fine-tuning gains ${points(gain)} here, at ${times.toFixed(0)}x the time: whether that is worth it depends on the budget.`,
-    }[regime];
+      "features fit": () => claim(
+        `The pretrained features fit this task: the two differ by ${points(gain)}, ${within}, and retraining took 1/${times.toFixed(0)} of the time.`,
+        { what: "difference in test accuracy", value: Math.abs(gain), atMost: 2 * error },
+        { what: "twice the standard error", value: 2 * error, atLeast: 0 },
+        { what: "time over retraining's", value: times, stated: false },
+      ),
+      "features fall short": () => claim(
+        `The pretrained features fall short here: fine-tuning gains ${points(gain)}, more than ${points(2 * error)} (twice the standard error of the difference on ${n} test images), because training the pretrained blocks themselves learns what their frozen features cannot distinguish.`,
+        { what: "gain in test accuracy", value: gain, above: 2 * error, word: `gains ${points(gain)}, more than`, atLeast: FALLS_SHORT },
+        { what: "twice the standard error", value: 2 * error, atLeast: 0 },
+        { what: "test images", value: n, atLeast: 1 },
+      ),
+      "in between": () => claim(
+        `Fine-tuning ${gain > 0 ? "gains" : "loses"} ${points(gain)}, more than ${points(2 * error)} (twice the standard error of the difference on ${n} test images), at ${times.toFixed(0)}x the time: whether that is worth it depends on the budget.`,
+        { what: "difference in test accuracy", value: Math.abs(gain), above: 2 * error, word: `${gain > 0 ? "gains" : "loses"} ${points(gain)}, more than` },
+        { what: "twice the standard error", value: 2 * error, atLeast: 0 },
+        { what: "test images", value: n, atLeast: 1 },
+        { what: "time over retraining's", value: times, atLeast: 0 },
+      ),
+    }[regime]();
     // A fine-tune's warm-up is retraining's work on the same features: a target reached there is not fine-tuning's.
     const warmedUp = tunes.filter((r) => r.targetPhase === "warm-up").map((r) => r.label);
     const warmUp = warmedUp.length
-      ? [`${capitalized(warmedUp.join(" and "))} reached ${Math.round(this.targetAccuracy * 100)} % validation accuracy in ${warmedUp.length > 1 ? "their" : "its"} warm-up, which trains the head on the cached features as retraining does: that time is retraining's kind of work, not fine-tuning's, so the table gives no number for it.`]
+      ? [claim(`${capitalized(warmedUp.join(" and "))} reached ${Math.round(this.targetAccuracy * 100)} % validation accuracy in ${warmedUp.length > 1 ? "their" : "its"} warm-up, which trains the head on the cached features as retraining does: that time is retraining's kind of work, not fine-tuning's, so the table gives no number for it.`, { what: "target accuracy", value: this.targetAccuracy })]
       : [];
     const scratch = this.rows.find((r) => r.mode === "from-scratch");
-    return new Verdict(regime, [facts, meaning, ...warmUp, ...(scratch ? [fromScratchSentence(scratch)] : [])]);
+    return new Verdict(regime, [facts, meaning, ...warmUp, ...(scratch ? [fromScratchClaim(scratch, best)] : [])]);
   }
 
   /** The run of `mode` (for a fine-tune, of depth `unfreezeFrom`: default the full one). */

@@ -6,7 +6,7 @@ import * as os from "os";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { formatDuration } from "../display/format";
 import { type Block, type CutLayer, CUT_LAYERS } from "../network/inception";
-import { type Inception, loadInceptionV3 } from "../network/model";
+import type { Inception } from "../network/model";
 import { currentBuild, visibleGpu } from "../runtime/build";
 import { inferenceGraphs } from "../runtime/graph";
 import { type Precision, type PrecisionChoice, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../runtime/precision";
@@ -84,9 +84,9 @@ const THROUGHPUT_RULES = {
 /**
  * Measures throughput on this machine for the steps a run of `inception` takes: its architecture (pixel
  * scaling, cut), at its input size or `inputSize`, the same head, optimizer and split, so a run of the same
- * shape afterwards finds these recorded graphs. Speed does not depend on the weights' values: it measures on a
- * network of the same shape with random weights, and `inception` stays as it is. A few steps each after two
- * warm-up steps: seconds at 75 px, a minute at 299.
+ * shape afterwards finds these recorded graphs. It measures on a copy of `inception` (at `inputSize` if given:
+ * the weights do not depend on the image side), which stays as it is. A few steps each after two warm-up steps:
+ * seconds at 75 px, a minute at 299.
  */
 export async function measureThroughput(inception: Inception, options: ThroughputOptions = {}): Promise<Throughput> {
   checkOptions(options, THROUGHPUT_RULES, "measureThroughput");
@@ -95,7 +95,8 @@ export async function measureThroughput(inception: Inception, options: Throughpu
   const layer = options.layer ?? inception.source.layer;
   if (CUT_LAYERS.indexOf(unfreezeFrom) > CUT_LAYERS.indexOf(layer)) throw new OptionError("unfreezeFrom", `unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
   const choice = resolvePrecision(options.precision ?? inception.precisionOption);
-  const network = await loadInceptionV3({ weights: null, inputSize, preprocessing: inception.source.preprocessing, seed: 1 });
+  // A copy (the same structure as a run's, so the run finds the graphs recorded here), at the size asked.
+  const network = await inception.clone({ inputSize });
   const precision = choice.precision;
   const head = new Head(classes, 0.2, seed);
   const models = classifierModels(network, layer, head);

@@ -14,6 +14,7 @@ import { tf } from "../runtime/tf";
 import { InterruptedError } from "../util/interrupt";
 import { checkOptions, OptionError, rule } from "../util/options";
 import { Head } from "../train/classifier/classifier";
+import { forLoop } from "../train/loop/callback-adapter";
 import { ProgressBar, StopOnInterrupt } from "../train/loop/callbacks";
 import type { Callback, Phase, StepRecord, TrainingLoop } from "../train/loop/loop";
 import { headPhaseOf, networkPhaseOf } from "../train/modes/make-phases";
@@ -236,7 +237,11 @@ export async function findLearningRate(inception: Inception, data: ImageFolder, 
           // Epochs enough for the ramp, and no validation: the finder reads training losses only.
           return [Object.assign(Object.create(ramping) as Phase, { epochs: Math.ceil(steps / Math.max(ramping.stepsPerEpoch, 1)), validate: async () => null })];
         },
-        { needsFeatures: mode === "retrain-final-layer", callbacks: ({ interrupt }) => [ramp, new StopOnInterrupt(interrupt), ...(showProgress ? [new ProgressBar()] : [])] },
+        {
+          needsFeatures: mode === "retrain-final-layer",
+          // The ramp, the rules that end it early, and the user's own callbacks (they watch the ramp as they would a run).
+          callbacks: ({ interrupt }) => [ramp, new StopOnInterrupt(interrupt), ...(showProgress ? [new ProgressBar()] : []), ...settings.callbacks.map((c) => forLoop(c, interrupt, trainer.models.full.model))],
+        },
         (outcome) => (stop = outcome),
       );
     }

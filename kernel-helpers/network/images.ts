@@ -39,11 +39,10 @@ export function pathsOf(images: ImageInput): string[] | undefined {
 }
 
 /** `model` (a batch of images in, class probabilities out) over every image of `images`, one row each. */
-export async function probabilitiesOf(images: ImageInput, size: number, batchSize: number, model: (batch: Tensor4D) => Tensor): Promise<number[][]> {
+export async function probabilitiesOf(images: ImageInput, size: number, batchSize: number, model: (batch: Tensor4D) => Tensor | Promise<Tensor>): Promise<number[][]> {
   const rows: number[][] = [];
   for await (const batch of batchesOf(images, size, batchSize)) {
-    const output = model(batch);
-    batch.dispose();
+    const output = await Promise.resolve(model(batch)).finally(() => batch.dispose());
     rows.push(...((await output.array()) as number[][]));
     output.dispose();
   }

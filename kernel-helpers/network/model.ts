@@ -268,15 +268,19 @@ export class Inception extends Displayable {
     return digest;
   }
 
-  /** An independent copy (same weights, own variables): training the copy leaves this one as it is. */
-  async clone(): Promise<Inception> {
-    const includeTop = this.blockOf.has("predictions");
+  /**
+   * An independent copy (same weights, own variables): training the copy leaves this one as it is. At another
+   * `inputSize` it is the same network for other images (Inception-v3's weights do not depend on the image side).
+   */
+  async clone(options: { inputSize?: number } = {}): Promise<Inception> {
+    const inputSize = options.inputSize ?? this.inputSize;
+    const includeTop = this.blockOf.has("predictions") && inputSize === this.inputSize;
     const classes = includeTop ? (this.model.getLayer("predictions").outputShape as number[])[1] : undefined;
     // Built without random weights (most of a build's time), then given these: measured at 299 px,
     // 650 ms with random initialisation, the weight copy itself 2 ms (tfjs shares data until written).
-    const { model, blockOf } = buildInceptionV3({ inputSize: this.inputSize, includeTop, classes, preprocessing: this.source.preprocessing, randomWeights: false });
-    model.setWeights(this.model.getWeights());
-    return new Inception(model, blockOf, { ...this.source }, this.inputSize, this.classNames, this.precisionOption);
+    const { model, blockOf } = buildInceptionV3({ inputSize, includeTop, classes, preprocessing: this.source.preprocessing, randomWeights: false });
+    model.setWeights(this.model.getWeights().slice(0, model.weights.length));
+    return new Inception(model, blockOf, { ...this.source }, inputSize, includeTop ? this.classNames : undefined, this.precisionOption);
   }
 
   /** Blocks with output shapes, parameters (trainable / non-trainable) and forward FLOPs per image. */
@@ -357,7 +361,7 @@ export async function imagenetAvailable(includeTop = false): Promise<boolean> {
 const LOAD_RULES = {
   weights: rule.orNull(rule.text('use "imagenet", "bundled", null (random), or a path/URL ending in .h5 or model.json.')),
   includeTop: rule.boolean(),
-  inputSize: (v: unknown) => rule.whole(MIN_INPUT_SIZE, maxInputSize())(v) && `${rule.whole(MIN_INPUT_SIZE, maxInputSize())(v)} (299 as trained; the most is what this machine's memory holds)`,
+  inputSize: (v: unknown) => rule.whole(MIN_INPUT_SIZE, maxInputSize())(v) && `${rule.whole(MIN_INPUT_SIZE, maxInputSize())(v)!.replace(/\.$/, "")} (299 as trained; the most is what this machine's memory holds).`,
   preprocessing: rule.oneOf(["inception", "unit"]),
   seed: rule.whole(-Number.MAX_SAFE_INTEGER),
   precision: rule.oneOf(PRECISION_OPTIONS),

@@ -32,7 +32,10 @@ export function closest(name: string, known: string[]): string | null {
     return row[b.length];
   };
   const ranked = known.map((k) => ({ k, d: distance(name.toLowerCase(), k.toLowerCase()) })).sort((x, y) => x.d - y.d);
-  return ranked[0] && ranked[0].d <= 2 ? ranked[0].k : null;
+  if (ranked[0] && ranked[0].d <= 2) return ranked[0].k;
+  // A longer or shorter spelling of a known name (testPercentage for testPercent).
+  const lower = name.toLowerCase();
+  return known.find((k) => Math.min(k.length, name.length) >= 4 && (lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower))) ?? null;
 }
 
 /** "Did you mean" the closest known name, or the list of known names. */

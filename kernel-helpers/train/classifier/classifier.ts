@@ -93,14 +93,17 @@ export interface Scores {
   failed: { path: string; reason: string }[];
 }
 
+/** Decoded images (a batch of pixels 0..255) in, one row of class probabilities per image out; at once, or from another process (a TFLite interpreter). */
+export type ImageProbabilities = (images: tf.Tensor4D) => tf.Tensor | Promise<tf.Tensor>;
+
 /**
  * Class probabilities of image files (files that fail to decode are listed apart), and where it can, of decoded
- * images (`images`: a batch of pixels 0..255 in, one row per image out).
+ * images (`images`).
  */
-export type Scorer = ((files: string[]) => Promise<Scores>) & { images?: (batch: tf.Tensor4D) => tf.Tensor; dispose?(): void };
+export type Scorer = ((files: string[]) => Promise<Scores>) & { images?: ImageProbabilities; dispose?(): void };
 
 /** Runs image files through `probabilities` (decoded pixels 0..255 in, one row per image out) in batches. */
-export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor4D) => tf.Tensor, batchSize = 32): Scorer {
+export function batchScorer(inputSize: number, probabilities: ImageProbabilities, batchSize = 32): Scorer {
   const scorer: Scorer = async (files) => {
     const kept: string[] = [];
     const rows: number[][] = [];
@@ -109,13 +112,16 @@ export function batchScorer(inputSize: number, probabilities: (images: tf.Tensor
       const chunk = files.slice(i, i + batchSize);
       const { images, decoded, failed: bad } = await decodeBatch(chunk, inputSize);
       bad.forEach(({ index, reason }) => failed.push({ path: chunk[index], reason }));
-      if (decoded.length > 0) {
-        const output = probabilities(images);
-        rows.push(...((await output.array()) as number[][]));
-        output.dispose();
-        kept.push(...decoded.map((d) => chunk[d]));
+      try {
+        if (decoded.length > 0) {
+          const output = await probabilities(images);
+          rows.push(...((await output.array()) as number[][]));
+          output.dispose();
+          kept.push(...decoded.map((d) => chunk[d]));
+        }
+      } finally {
+        images.dispose();
       }
-      images.dispose();
     }
     return { files: kept, probabilities: rows, failed };
   };
@@ -174,8 +180,8 @@ export class Classifier extends Displayable {
     readonly info: ClassifierInfo,
     /** The precision it predicts at unless asked otherwise (runtime/precision.ts); a run's classifier computes as the run did. */
     readonly precision: PrecisionChoice = precisionFor("float32"),
-    /** How this classifier scores files at a precision (default: its model as a graph); may refuse a precision. */
-    private readonly scorerFor?: (precision: Precision) => Scorer,
+    /** How this classifier scores files at a precision (default: its model as a graph); may refuse a precision; `dispose` frees what it scores with. */
+    private readonly scorerFor?: ((precision: Precision) => Scorer) & { dispose?(): void },
     /**
      * The tensors this classifier owns and frees (default its model's weights; a run passes its own list, which
      * grows as it trains: optimizer state, and never the caller's network that a retrained head shares).
@@ -196,6 +202,7 @@ export class Classifier extends Displayable {
     freeWhenUnreachable.unregister(this);
     tf.dispose(this.owned.filter((v) => !v.isDisposed));
     for (const scorer of new Set([...this.scorers.values(), ...this.tensorScorers.values()])) scorer.dispose?.();
+    this.scorerFor?.dispose?.();
   }
 
   protected checkAlive(call: string): void {
@@ -217,9 +224,12 @@ export class Classifier extends Displayable {
     return this.info.classes;
   }
 
-  /** The precision a call runs at: the one asked for, or the classifier's own. */
+  /**
+   * The precision a call runs at: the one asked for, or the classifier's own. "auto" is the best one a
+   * classifier has: for one without layers (a SavedModel, a TFLite model), the one it runs at.
+   */
   private precisionOf(option: PrecisionOption | undefined): PrecisionChoice {
-    return option === undefined ? this.precision : resolvePrecision(option);
+    return option === undefined || (option === "auto" && !this.layersModel) ? this.precision : resolvePrecision(option);
   }
 
   /** The file scorer at a precision, made once. */
@@ -306,6 +316,9 @@ export class Classifier extends Displayable {
   }
 }
 
+/** A labels file as retrain.py and TensorFlow Lite's task libraries read it: one class per line. */
+export const labelsText = (classes: string[]) => classes.join("\n") + "\n";
+
 /** labels.json, as every folder the library writes holds it (saves, checkpoints, exports): the one writer of it. */
 export function labelsFile(info: ClassifierInfo): Record<string, string> {
   return { "labels.json": JSON.stringify(info, null, 1) };
@@ -326,6 +339,18 @@ export function readClassNames(file: string, outputs?: number): Partial<Classifi
   const twice = info.classes.find((name, i) => info.classes!.indexOf(name) !== i);
   if (twice !== undefined) throw labelsError(file, `names the class "${twice}" twice`);
   return info as Partial<ClassifierInfo> & { classes: string[] };
+}
+
+/** The class names given, or those of a labels.json beside `file`, checked before any work; null when neither. */
+export function classNamesFor(file: string, classes: string[] | undefined): string[] | null {
+  if (classes !== undefined) {
+    if (!Array.isArray(classes) || !classes.every((c) => typeof c === "string")) throw new OptionError("classes", `classes: give a list of class names, e.g. ["cat", "dog"].`);
+    const twice = classes.find((name, i) => classes.indexOf(name) !== i);
+    if (twice !== undefined) throw new OptionError("classes", `classes: "${twice}" is given twice; give each class name once.`);
+    return classes;
+  }
+  const beside = path.join(path.dirname(file), "labels.json");
+  return fs.existsSync(beside) ? readClassNames(beside).classes : null;
 }
 
 /** labels.json, checked against the model it belongs to (its number of outputs, when known); throws naming the file and the problem. */

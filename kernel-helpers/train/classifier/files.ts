@@ -1,8 +1,9 @@
 // A classifier to and from files, for the rest of TensorFlow: the library's own folders (tfjs model.json,
-// what browsers and Node load), a Keras file Python loads whole, and a SavedModel for TensorFlow Serving.
+// what browsers and Node load), a Keras file Python loads whole, a SavedModel for TensorFlow Serving, and
+// TensorFlow Lite for phones and small devices (tflite.ts checks it in a TFLite interpreter).
 // Keras and TensorFlow write their own formats: the library hands the weights to the project's Python
 // (the venv setup made, with TensorFlow in it) through keras-bridge.py, which builds the same network in
-// Keras. The same bridge reads a Keras-trained Inception-v3 classifier back.
+// Keras (and converts it for TensorFlow Lite). The same bridge reads a Keras-trained Inception-v3 classifier back.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -10,33 +11,48 @@ import { type CutLayer, SCALING } from "../../network/inception";
 import { loadInceptionV3 } from "../../network/model";
 import { type Precision, type PrecisionChoice, precisionFor, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../../runtime/precision";
 import { tf } from "../../runtime/tf";
+import type { ImageFolder } from "../../data/image-folder";
 import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../../util/atomic";
 import { InterruptedError, listenForInterrupt } from "../../util/interrupt";
-import { pythonWithTensorFlow, SETUP_HINT } from "../../util/python";
+import { pythonFailure, pythonNotRunnable, pythonWithTensorFlow } from "../../util/python";
 import { withScratchFolder } from "../../util/scratch";
 import { zipMemberData, zipMembers } from "../../util/zip";
-import { Displayable } from "../../display/display";
+import { type Cell, Displayable, Table } from "../../display/display";
 import { formatBytes } from "../../display/format";
 import { checkOptions, OptionError, rule } from "../../util/options";
-import { batchScorer, Classifier, type ClassifierInfo, classifierModels, Head, labelsFile, readClassifierFolder, readClassNames, readLabels } from "./classifier";
+import { batchScorer, Classifier, type ClassifierInfo, classifierModels, classNamesFor, Head, labelsFile, labelsText, readClassifierFolder, readLabels } from "./classifier";
+import { checkOnInterpreter, type InputType, INPUT_TYPES, type Quantization, QUANTIZATIONS, quantizationName, readTfliteClassifier, TARGETS, type TfliteExportNote, writeCalibrationImages } from "./tflite";
 
-export type ExportFormat = "keras" | "savedmodel" | "tfjs";
-export const EXPORT_FORMATS: ExportFormat[] = ["keras", "savedmodel", "tfjs"];
+export type ExportFormat = "keras" | "savedmodel" | "tfjs" | "tflite";
+export const EXPORT_FORMATS: ExportFormat[] = ["keras", "savedmodel", "tfjs", "tflite"];
 
 /** What run.export takes besides the folder. */
 export interface ExportOptions {
-  /** "keras" (default): model.keras for Python; "savedmodel": TensorFlow Serving and tf.saved_model.load; "tfjs": as run.save. */
+  /**
+   * "keras" (default): model.keras for Python; "savedmodel": TensorFlow Serving and tf.saved_model.load;
+   * "tfjs": as run.save; "tflite": model.tflite for TensorFlow Lite (LiteRT) on phones and small devices.
+   */
   format?: ExportFormat;
+  /**
+   * TensorFlow Lite only: "none" (default, float32), "float16" (float16 weights, half the size), "dynamic"
+   * (int8 weights, float activations, a quarter), "int8" (integers throughout, calibrated on training images:
+   * for integer-only accelerators and microcontrollers).
+   */
+  quantize?: Quantization;
+  /** An int8 export's input: "uint8" pixels (default) or "float32" pixels 0..255. */
+  inputType?: InputType;
 }
-const EXPORT_RULES = { format: rule.oneOf(EXPORT_FORMATS) };
+const EXPORT_RULES = { format: rule.oneOf(EXPORT_FORMATS), quantize: rule.oneOf(QUANTIZATIONS), inputType: rule.oneOf(INPUT_TYPES) };
 
-/** An export, as written: its folder, format and files; shows itself as a line (its folder is `dir`). */
+/** An export, as written: its folder, format and files, and for TensorFlow Lite how it ran in the interpreter; shows itself as a table row. */
 export class ExportResult extends Displayable {
   constructor(
     readonly dir: string,
     readonly format: ExportFormat,
     /** The files written, with their sizes in bytes. */
     readonly files: { name: string; bytes: number }[],
+    /** A TensorFlow Lite export's conversion and check (also in its tflite-export.json); null for the other formats. */
+    readonly tflite: TfliteExportNote | null = null,
   ) {
     super();
   }
@@ -46,9 +62,50 @@ export class ExportResult extends Displayable {
     return this.files.reduce((sum, f) => sum + f.bytes, 0);
   }
 
-  toText(): string {
-    return `${this.format} export in ${this.dir}: ${this.files.length} files, ${formatBytes(this.bytes)}`;
+  /** The warning of an export that falls short of its targets (TARGETS in tflite.ts), or null: it was written, and says so. */
+  get warning(): string | null {
+    const shortfall = this.tflite?.check.shortfall;
+    return shortfall ? `inception-lab: the TensorFlow Lite export in ${this.dir} (${quantizationName(this.tflite!)}) falls short: ${shortfall}. It was written; see its mistakes with (await loadClassifier(dir)).evaluate(...) before you ship it.` : null;
   }
+
+  /** The export as a row of exportsTable. */
+  row(): Cell[] {
+    const note = this.tflite;
+    const check = note?.check;
+    const shown = path.relative(process.cwd(), this.dir);
+    return [
+      shown.length < this.dir.length && !shown.startsWith("..") ? shown : this.dir,
+      note ? `tflite ${quantizationName(note)}` : this.format,
+      formatBytes(this.bytes),
+      ...(check
+        ? [
+            `${check.split}, ${check.images} images`,
+            check.accuracy.toFixed(3),
+            check.libraryAccuracy.toFixed(3),
+            `${(check.agreement * 100).toFixed(1)} %`,
+            check.maxDifference.toExponential(1),
+            `${(check.latency * 1000).toFixed(1)} ms`,
+            check.interpreter,
+            check.shortfall ? `SHORT: ${check.shortfall}` : "meets the targets",
+          ]
+        : ["-", "-", "-", "-", "-", "-", "-", "not run in an interpreter"]),
+    ];
+  }
+
+  toText(): string {
+    return exportsTable([this]).toText();
+  }
+
+  toHTML(): string {
+    return exportsTable([this]).toHTML();
+  }
+}
+
+/** Exports as a table, a row each: what the TensorFlow Lite ones measured in the interpreter against the library's float32 predictions. */
+export function exportsTable(results: ExportResult[]): Table {
+  const columns = ["export", "format", "size", "checked on", "accuracy", "library float32", "top-1 agreement", "max |p - library|", "latency / image", "interpreter", "verdict"];
+  const targets = `targets: float32 within ${TARGETS.maxDifference} of the library's float32 probabilities; quantized ${TARGETS.agreement * 100} % top-1 agreement and accuracy within ${TARGETS.accuracyPoints} point`;
+  return new Table(columns, results.map((result) => result.row()), `Exports (${targets})`);
 }
 
 /** The files of a written folder, with sizes (the manifest aside). */
@@ -71,10 +128,13 @@ export function historyFile(info: object, history: object): Record<string, strin
  * with INCEPTION_LAB_DEBUG=1). The bridge never outlives the call: an interrupt stops it, this process
  * ending kills it, and it exits by itself when this process is killed (its stdin closes).
  */
-function bridge(args: string[]): Promise<void> {
+function bridge(args: string[], scratch?: string): Promise<void> {
   const python = pythonWithTensorFlow();
+  const script = path.join(__dirname, "keras-bridge.py");
+  // Python's own temporary files (the TFLite converter saves a SavedModel first) go into the caller's scratch folder, and with it.
+  const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", ...(scratch ? { TMPDIR: scratch } : {}) };
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [path.join(__dirname, "keras-bridge.py"), ...args], { stdio: ["pipe", "ignore", "pipe"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } });
+    const child = spawn(python, [script, ...args], { stdio: ["pipe", "ignore", "pipe"], env });
     const interrupt = listenForInterrupt();
     const watch = setInterval(() => interrupt.requested && child.kill("SIGTERM"), 100);
     const kill = () => child.kill("SIGKILL");
@@ -92,13 +152,10 @@ function bridge(args: string[]): Promise<void> {
     };
     child.stdin.on("error", () => undefined); // the bridge may exit before the pipe is closed here
     child.stderr.on("data", (chunk) => (errors += chunk));
-    child.on("error", (error: NodeJS.ErrnoException) => settle(new Error(`cannot run the Python ${python} (${error.code ?? error.message}): ${SETUP_HINT}.`)));
+    child.on("error", (error: NodeJS.ErrnoException) => settle(pythonNotRunnable(python, error)));
     child.on("close", (code, signal) => {
       if (interrupt.requested) return settle(new InterruptedError("interrupted: the Python bridge was stopped before it finished; nothing was written."));
-      if (code === 0) return settle(null);
-      const said = errors.split("\n").filter((line) => line.startsWith("keras-bridge: ")).pop()?.slice("keras-bridge: ".length);
-      const message = said ?? `keras-bridge.py (run by ${python}) ${signal ? `was stopped by ${signal}` : `exited with code ${code}`} without saying why; set INCEPTION_LAB_DEBUG=1 to see its output.`;
-      settle(new Error(process.env.INCEPTION_LAB_DEBUG === "1" && errors.trim() ? `${message}\n${errors.trim()}` : message));
+      settle(code === 0 ? null : pythonFailure(script, python, errors, code, signal));
     });
   });
 }
@@ -138,10 +195,23 @@ async function savedModelProblem(dir: string): Promise<string | null> {
   return null;
 }
 
+/** What is wrong with a TensorFlow Lite file (a FlatBuffer with the identifier TFL3), or null when it looks whole; the interpreter checks the rest. */
+function tfliteFileProblem(file: string): string | null {
+  if (!fs.existsSync(file)) return "it wrote no model.tflite";
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(file, "r");
+  const read = fs.readSync(fd, head, 0, 8, 0);
+  fs.closeSync(fd);
+  return read === 8 && head.toString("latin1", 4, 8) === "TFL3" ? null : "model.tflite is not a TensorFlow Lite file (no TFL3 identifier)";
+}
+
+type BridgeFormat = "keras" | "savedmodel" | "tflite";
+
 /** Throws unless the bridge left a whole model in `out`: a bridge that exits 0 is not trusted on its word. */
-async function checkExported(out: string, format: "keras" | "savedmodel", dir: string): Promise<void> {
+async function checkExported(out: string, format: BridgeFormat, dir: string): Promise<void> {
   const keras = path.join(out, "model.keras");
-  const problem = format === "keras" ? (fs.existsSync(keras) ? kerasFileProblem(keras) : "it wrote no model.keras") : await savedModelProblem(out);
+  const problem =
+    format === "keras" ? (fs.existsSync(keras) ? kerasFileProblem(keras) : "it wrote no model.keras") : format === "tflite" ? tfliteFileProblem(path.join(out, "model.tflite")) : await savedModelProblem(out);
   if (problem) throw new Error(`${dir}: the export is not whole (${problem}), so nothing was written and the folder is as it was; export again, or set INCEPTION_LAB_DEBUG=1 to see the Python bridge's output.`);
 }
 
@@ -152,27 +222,53 @@ function scaling(model: tf.LayersModel): { scale: number; offset: number } {
 }
 
 /**
- * Writes `classifier` into `dir` as a Keras file (model.keras), a SavedModel, or the library's tfjs
- * folder, with labels.json and `extra` files; all or nothing, and never over files the library did not write.
- * The Keras model and the SavedModel take RGB pixels 0..255 (the scaling is a layer inside) and give
- * probabilities; the SavedModel takes images of any batch and size (resized inside), float32 as
- * `serving_default` and uint8 as `serving_uint8`, and also returns each image's label.
+ * Writes `classifier` into `dir` as a Keras file (model.keras), a SavedModel, the library's tfjs folder, or
+ * TensorFlow Lite (model.tflite, with labels.txt), with labels.json and `extra` files; all or nothing, and
+ * never over files the library did not write. The Keras model, the SavedModel and the TFLite model take RGB
+ * pixels 0..255 (the scaling is a layer inside) and give probabilities; the SavedModel takes images of any
+ * batch and size (resized inside), float32 as `serving_default` and uint8 as `serving_uint8`, and also
+ * returns each image's label. A TFLite export runs in the TFLite interpreter on a split of `data` before it
+ * replaces the folder (an int8 one calibrates on its training images first); one that falls short of its
+ * targets is written, and says so in its row and in a warning.
  */
-export async function exportClassifier(classifier: Classifier, dir: string, options: ExportOptions = {}, extra: Record<string, string> = {}): Promise<ExportResult> {
+export async function exportClassifier(classifier: Classifier, dir: string, options: ExportOptions = {}, extra: Record<string, string> = {}, data?: ImageFolder): Promise<ExportResult> {
   if (typeof dir !== "string" || dir === "") throw new OptionError("dir", `dir is ${dir === "" ? "empty" : String(dir)}: give the folder to export into, e.g. run.export("models/flowers-keras").`);
   checkOptions(options, EXPORT_RULES, "export");
   const format = options.format ?? "keras";
-  const written = format === "tfjs" ? await classifier.save(dir, extra) : await bridgeExport(classifier, dir, format, { ...labelsFile(classifier.info), ...extra });
+  if (options.quantize !== undefined && format !== "tflite") throw new OptionError("quantize", `quantize: "${options.quantize}" is for TensorFlow Lite exports, and this one is ${format}: give { format: "tflite", quantize: "${options.quantize}" }.`);
+  const quantize = options.quantize ?? "none";
+  if (options.inputType !== undefined && quantize !== "int8") throw new OptionError("inputType", `inputType: only an int8 TensorFlow Lite export chooses its input type; ${format === "tflite" ? `a ${quantize} one` : `a ${format} export`} takes float32 pixels 0..255. Drop inputType, or give quantize: "int8".`);
+  if (format === "tflite") {
+    if (!data) throw new Error(`export to ${dir}: a TensorFlow Lite export is checked on images of its data set; export it from a run, run.export(dir, { format: "tflite" }).`);
+    const note = { quantize, inputType: quantize === "int8" ? (options.inputType ?? "uint8") : null };
+    const { written, check } = await bridgeExport(classifier, dir, "tflite", { ...labelsFile(classifier.info), "labels.txt": labelsText(classifier.classes), ...extra }, { ...note, data });
+    const result = new ExportResult(written, format, folderFiles(written), { ...note, check: check! });
+    if (result.warning) console.warn(result.warning);
+    return result;
+  }
+  const written = format === "tfjs" ? await classifier.save(dir, extra) : (await bridgeExport(classifier, dir, format, { ...labelsFile(classifier.info), ...extra })).written;
   return new ExportResult(written, format, folderFiles(written));
 }
 
-/** A Keras file or a SavedModel, written by the Python bridge from the classifier's weights, checked whole, with `extra` files beside it. */
-function bridgeExport(classifier: Classifier, dir: string, format: "keras" | "savedmodel", extra: Record<string, string>): Promise<string> {
-  pythonWithTensorFlow();
+/** What a TensorFlow Lite export asks of the bridge: its conversion, and the data set it calibrates on (int8) and is checked on. */
+type TfliteRequest = Pick<TfliteExportNote, "quantize" | "inputType"> & { data: ImageFolder };
+
+/**
+ * A Keras file, a SavedModel or a TFLite model, written by the Python bridge from the classifier's weights,
+ * checked whole (a TFLite model also in the interpreter: tflite-export.json holds how it ran), with `extra`
+ * files beside it. Returns the folder, and the TFLite check.
+ */
+function bridgeExport(classifier: Classifier, dir: string, format: BridgeFormat, extra: Record<string, string>, tflite: TfliteRequest | null = null) {
+  pythonWithTensorFlow(tflite ? "TensorFlow Lite models are converted and run by Python TensorFlow" : undefined);
   const model = classifier.model;
   const layers = model.layers.filter((l) => l.weights.length > 0);
-  return withScratchFolder("keras", (scratch) =>
-    writeFolder(dir, async (tmp) => {
+  const failed = (error: Error): never => {
+    error.message = `cannot export to ${dir}: ${error.message}`;
+    throw error;
+  };
+  return withScratchFolder("keras", async (scratch) => {
+    let check: TfliteExportNote["check"] | null = null;
+    const written = await writeFolder(dir, async (tmp) => {
       const weightsFile = path.join(scratch, "weights.f32");
       const values = layers.flatMap((l) => l.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer.slice(0))));
       fs.writeFileSync(weightsFile, Buffer.concat(values));
@@ -186,29 +282,25 @@ function bridgeExport(classifier: Classifier, dir: string, format: "keras" | "sa
         classes: classifier.info.classes,
         dropout: (model.getLayer("head_dropout").getConfig() as { rate: number }).rate,
         layers: layers.map((l) => ({ name: l.name, shapes: l.weights.map((w) => w.shape) })),
+        ...(tflite && {
+          quantize: tflite.quantize,
+          inputType: tflite.inputType,
+          calibration: tflite.quantize === "int8" ? await writeCalibrationImages(tflite.data, classifier.info.inputSize, path.join(scratch, "calibration.u8")) : null,
+        }),
       };
       const specFile = path.join(scratch, "spec.json");
       fs.writeFileSync(specFile, JSON.stringify(spec));
-      await bridge(["export", specFile]).catch((error: Error) => {
-        error.message = `cannot export to ${dir}: ${error.message}`;
-        throw error;
-      });
+      await bridge(["export", specFile], scratch).catch(failed);
       await checkExported(tmp, format, dir);
-      for (const [name, content] of Object.entries(extra)) writeAtomically(path.join(tmp, name), content);
-    }),
-  );
-}
-
-/** The class names given, or those of a labels.json beside `file`, checked before any work; null when neither. */
-function classNamesFor(file: string, classes: string[] | undefined): string[] | null {
-  if (classes !== undefined) {
-    if (!Array.isArray(classes) || !classes.every((c) => typeof c === "string")) throw new OptionError("classes", `classes: give a list of class names, e.g. ["cat", "dog"].`);
-    const twice = classes.find((name, i) => classes.indexOf(name) !== i);
-    if (twice !== undefined) throw new OptionError("classes", `classes: "${twice}" is given twice; give each class name once.`);
-    return classes;
-  }
-  const beside = path.join(path.dirname(file), "labels.json");
-  return fs.existsSync(beside) ? readClassNames(beside).classes : null;
+      const checked: Record<string, string> = {};
+      if (tflite) {
+        check = await checkOnInterpreter(classifier, path.join(tmp, "model.tflite"), tflite.data, tflite.quantize).catch(failed);
+        checked["tflite-export.json"] = JSON.stringify({ quantize: tflite.quantize, inputType: tflite.inputType, check } satisfies TfliteExportNote, null, 1);
+      }
+      for (const [name, content] of Object.entries({ ...extra, ...checked })) writeAtomically(path.join(tmp, name), content);
+    });
+    return { written, check };
+  });
 }
 
 /**
@@ -297,20 +389,24 @@ async function readSavedModelClassifier(dir: string, precision: PrecisionOption 
     saved.dispose();
     throw error;
   }
-  // dispose() frees the TensorFlow session with the classifier.
-  // dispose() frees the TensorFlow session with the classifier; it runs as it was saved, at float32 only.
-  const scorer = Object.assign(batchScorer(info.inputSize, score), { dispose: () => saved.dispose() });
-  const only = (precision: Precision) => {
-    if (precision !== "float32") throw new OptionError("precision", `precision: ${dir} is a SavedModel, which TensorFlow runs as it was saved (float32); load the same run's Keras export or tfjs folder to predict at ${precision}.`);
-    return scorer;
-  };
+  // It runs as it was saved, at float32 only; dispose() frees the TensorFlow session with the classifier.
+  const scorer = batchScorer(info.inputSize, score);
+  const only = Object.assign(
+    (precision: Precision) => {
+      if (precision !== "float32") throw new OptionError("precision", `precision: ${dir} is a SavedModel, which TensorFlow runs as it was saved (float32); load the same run's Keras export or tfjs folder to predict at ${precision}.`);
+      return scorer;
+    },
+    { dispose: () => saved.dispose() },
+  );
   return new Classifier(null, { ...info, weights: `the SavedModel ${dir}` }, precisionFor("float32"), only);
 }
 
 /**
  * Loads a classifier: a folder written by `run.save()` or `run.export(dir)` in any format (tfjs, Keras,
- * SavedModel) or a run's checkpoint, or a Keras file (.keras, .h5) of Inception-v3 with a new head trained
- * in Python. What the library wrote is checked against its manifest first.
+ * SavedModel, TensorFlow Lite) or a run's checkpoint, a Keras file (.keras, .h5) of Inception-v3 with a new
+ * head trained in Python, or a .tflite file (its labels.json beside it, or `classes`). What the library wrote
+ * is checked against its manifest first. A TensorFlow Lite classifier predicts and evaluates in the TFLite
+ * interpreter, a Python process kept until dispose() (or until Node exits).
  */
 export async function loadClassifier(location: string, options: { classes?: string[]; precision?: PrecisionOption } = {}): Promise<Classifier> {
   checkOptions(options, { classes: rule.any(), precision: rule.oneOf(PRECISION_OPTIONS) }, "loadClassifier");
@@ -320,14 +416,16 @@ export async function loadClassifier(location: string, options: { classes?: stri
     if (!fs.existsSync(location)) throw new Error(`${location}: no such file.`);
     return readKerasClassifier(location, options.classes, precision);
   }
+  if (/\.tflite$/i.test(location)) return readTfliteClassifier(location, options.classes, options.precision);
   const holds = (name: string) => fs.existsSync(path.join(location, name));
   if (fs.statSync(location, { throwIfNoEntry: false })?.isDirectory() && !holds("model.json")) {
     if (holds(MANIFEST)) verifyFolder(location);
     if (holds("model.keras")) return readKerasClassifier(path.join(location, "model.keras"), options.classes, precision);
     if (holds("saved_model.pb")) return readSavedModelClassifier(location, options.precision);
+    if (holds("model.tflite")) return readTfliteClassifier(path.join(location, "model.tflite"), options.classes, options.precision);
     throw new Error(
-      `${location} is not a classifier folder: it holds no model.json (run.save, a tfjs export), model.keras (a Keras export) or saved_model.pb (a SavedModel export); ` +
-        `give a folder run.save(dir) or run.export(dir) wrote, or a Keras file (.keras, .h5).`,
+      `${location} is not a classifier folder: it holds no model.json (run.save, a tfjs export), model.keras (a Keras export), saved_model.pb (a SavedModel export) or model.tflite (a TensorFlow Lite export); ` +
+        `give a folder run.save(dir) or run.export(dir) wrote, a Keras file (.keras, .h5) or a .tflite file.`,
     );
   }
   return readClassifierFolder(location, precision);

@@ -1,10 +1,11 @@
 """The library's bridge to Python Keras and TensorFlow (train/files.ts runs it with the project's venv).
 
   keras-bridge.py export SPEC.json   build the classifier in Keras from the library's weights, save it
+                                     (model.keras, a SavedModel, or model.tflite by TensorFlow's converter)
   keras-bridge.py import MODEL OUT   read a Keras Inception-v3 classifier's weights for the library
 
 Keras builds its own InceptionV3 and writes its own files, so what comes out is what Keras itself would
-save. Weights travel as raw float32 in the networks' shared layer order (the library's Inception-v3 is
+save; TensorFlow Lite files are converted from that same Keras model. Weights travel as raw float32 in the networks' shared layer order (the library's Inception-v3 is
 Keras' layer for layer); every shape is checked on the way.
 
 Every failure ends in one line, `keras-bridge: <what and which file>`, which is all the library shows
@@ -125,12 +126,37 @@ class Serving(tf.Module):
         return self.predict(tf.cast(images, tf.float32))
 
 
+def tflite(model, spec):
+    """model.tflite bytes from TensorFlow's converter, at the spec's quantization ("none", "float16",
+    "dynamic", "int8"). int8 calibrates its activations on the library's decoded training images (raw
+    uint8, pixels 0..255 as the model takes them) and takes uint8 or float32 pixels; every output is
+    float32 probabilities. No metadata: TensorFlow's converter writes none without tflite_support (not in
+    the venv), so the labels are the labels.txt beside the file."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    quantize = spec["quantize"]
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        size = spec["inputSize"]
+        images = np.fromfile(spec["calibration"], dtype=np.uint8).reshape(-1, size, size, 3)
+        converter.representative_dataset = lambda: ([image[None].astype(np.float32)] for image in images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8 if spec["inputType"] == "uint8" else tf.float32
+        converter.inference_output_type = tf.float32
+    return converter.convert()
+
+
 def export(spec_file):
     spec = json.load(open(spec_file))
     model = build(spec)
     out = spec["out"]
     if spec["format"] == "keras":
         model.save(os.path.join(out, "model.keras"))
+    elif spec["format"] == "tflite":
+        with open(os.path.join(out, "model.tflite"), "wb") as f:
+            f.write(tflite(model, spec))
     else:
         serving = Serving(model, spec["classes"], spec["inputSize"])
         tf.saved_model.save(serving, out, signatures={"serving_default": serving.serve_float, "serving_uint8": serving.serve_uint8})

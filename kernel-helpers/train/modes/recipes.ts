@@ -29,8 +29,11 @@ export const RECIPES: Record<Mode, Recipe> = {
   "retrain-final-layer": {
     mode: "retrain-final-layer",
     start: "pretrained",
-    // retrain.py takes 4,000 steps of 100; on small folders 50 epochs of 32 give a similar number of steps.
-    defaults: { epochs: 50, batchSize: 32, optimizer: "adam", learningRate: 1e-3, warmupEpochs: 0 },
+    // A linear head on cached features: an epoch costs milliseconds, so the default trains it to convergence.
+    // Measured on the generated shapes (6 classes, 279 training images, bundled features at mixed7, 3 seeds): 50
+    // epochs at 1e-3 left the loss at 0.56 and test accuracy at 0.85-0.90; 200 epochs at 1e-2 reached a loss of
+    // 0.011 and 0.97-1.00 in about 2 s of training (retrain.py's 4,000 steps of 100 are also run to convergence).
+    defaults: { epochs: 200, batchSize: 32, optimizer: "adam", learningRate: 1e-2, warmupEpochs: 0 },
     firstTrained: () => null,
     headOnFeatures: () => true,
   },

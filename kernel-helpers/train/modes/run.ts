@@ -11,7 +11,7 @@ import { tf } from "../../runtime/tf";
 import { checkOptions, OptionError } from "../../util/options";
 import type { Classifier, EvaluateOptions, PredictOptions } from "../classifier/classifier";
 import type { Evaluation } from "../classifier/evaluation";
-import { type ExportOptions, type ExportResult, exportClassifier, historyFile } from "../classifier/files";
+import { type ExportOptions, type ExportResult, exportClassifier, exportsTable, historyFile } from "../classifier/files";
 import { bestEpoch } from "../loop/callbacks";
 import type { EpochRecord, History, StopReason } from "../loop/loop";
 import { callPhases } from "./make-phases";
@@ -76,6 +76,8 @@ const FIXED_FOR_A_RUN: Record<string, string> = {
 export class TrainingRun extends Displayable {
   private disposed = false;
   private readonly ownHistory: History | null;
+  /** What run.export wrote, in order (run.exports() shows them). */
+  private readonly exported: ExportResult[] = [];
 
   constructor(
     readonly info: RunInfo,
@@ -132,10 +134,10 @@ export class TrainingRun extends Displayable {
     const trainer = this.trainer;
     if (trainer.busy) throw new Error("fit: this run is training now (an earlier call has not finished): await it before calling fit again.");
     for (const name of Object.keys(options ?? {})) if (FIXED_FOR_A_RUN[name]) throw new OptionError(name, `fit: ${name} cannot change between calls (${FIXED_FOR_A_RUN[name]}): train a new run for another.`);
+    if (options?.unfreezeFrom === null) throw new OptionError("unfreezeFrom", 'fit: unfreezeFrom is null, which is no depth: give "all" or a block such as "mixed6" (or leave it out to keep the run\'s).');
     checkOptions(options, FIT_RULES, "fit");
     if (options.epochs === undefined) throw new OptionError("epochs", "fit: give epochs, the number of epochs to train further (e.g. run.fit({ epochs: 2 })).");
     const { unfreezeFrom, callbacks, ...rest } = options;
-    if ("unfreezeFrom" in options && unfreezeFrom === null) throw new OptionError("unfreezeFrom", 'fit: unfreezeFrom is null, which is no depth: give "all" or a block such as "mixed6" (or leave it out to keep the run\'s).');
     if (unfreezeFrom !== undefined && this.mode === "retrain-final-layer") throw new OptionError("unfreezeFrom", `unfreezeFrom: a retraining keeps its network frozen; fine-tune it with fineTune(inception, data, { unfreezeFrom: "${unfreezeFrom}" }).`);
     if (unfreezeFrom !== undefined && this.mode === "from-scratch") throw new OptionError("unfreezeFrom", `unfreezeFrom: a run from scratch trains every layer (random weights have nothing worth freezing); fine-tune a pretrained network to train from "${unfreezeFrom}".`);
     const { callbacks: _firstCallbacks, ...first } = this.options;
@@ -195,7 +197,14 @@ export class TrainingRun extends Displayable {
    */
   async export(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
     this.checkAlive("export");
-    return exportClassifier(this.classifier, dir, options, historyFile(this.info, this.history));
+    const result = await exportClassifier(this.classifier, dir, options, historyFile(this.info, this.history), this.data);
+    this.exported.push(result);
+    return result;
+  }
+
+  /** Every export of this run so far, a row each: format, size, and for TensorFlow Lite how it ran in the interpreter against the library. */
+  exports(): Table {
+    return exportsTable(this.exported);
   }
 
   /**

@@ -8,7 +8,7 @@ import * as path from "path";
 import { hasDistortions } from "../../data/augment";
 import type { ActivationStore } from "../../data/activations";
 import { BottleneckCache, type BottleneckStats } from "../../data/bottlenecks";
-import type { ImageFolder } from "../../data/image-folder";
+import { type ImageFolder, splitOf } from "../../data/image-folder";
 import type { Block, CutLayer } from "../../network/inception";
 import type { Inception } from "../../network/model";
 import type { PrecisionChoice } from "../../runtime/precision";
@@ -50,6 +50,8 @@ export interface CallOutcome {
 /** Refuses, before any work, a data set that leaves nothing to train on. */
 export function checkTrainingData(data: ImageFolder): void {
   const train = data.examples("train");
+  // Files found unreadable since the folder was listed left the split: that is the news, not the percentages.
+  if (train.length === 0 && data.skipped.some((s) => splitOf(s.path, data.options.validationPercent ?? 10, data.options.testPercent ?? 10) === "train")) throw nothingTrained(data);
   if (train.length === 0) {
     const { validationPercent = 10, testPercent = 10 } = data.options;
     throw new Error(

@@ -3,8 +3,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { Chart, loadInceptionV3, plot, tf } from "inception-lab";
-import { Evaluation } from "../kernel-helpers/train/classifier/evaluation";
-import { scratch } from "./helpers";
+import { Evaluation } from "../../kernel-helpers/train/classifier/evaluation";
+import { scratch } from "../helpers";
 
 const figure = { data: [{ type: "scatter", x: [1, 2], y: [3, 4] }], layout: { title: { text: "</script> test" } } };
 

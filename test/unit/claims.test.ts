@@ -6,8 +6,8 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { claim, ClaimError, CLAIM_MIME, failures, type Check } from "../kernel-helpers/lab/claims";
-import { root } from "./helpers";
+import { claim, ClaimError, CLAIM_MIME, failures, type Check } from "../../kernel-helpers/lab/claims";
+import { root } from "../helpers";
 
 interface Cell {
   cell_type: string;

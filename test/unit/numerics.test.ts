@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { tf } from "inception-lab";
-import { BatchNorm, fusedBatchNorm } from "../kernel-helpers/network/batch-norm";
+import { BatchNorm, fusedBatchNorm } from "../../kernel-helpers/network/batch-norm";
 
 function relativeDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0] / Math.max(tf.norm(b).dataSync()[0], 1e-12));

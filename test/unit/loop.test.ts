@@ -5,16 +5,16 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "inception-lab";
-import { forLoop } from "../kernel-helpers/train/loop/callback-adapter";
-import { EarlyStopping, KeepBestWeights, StopOnInterrupt, StopOnNaN, TimeBudget } from "../kernel-helpers/train/loop/callbacks";
-import { Checkpoint, readCheckpoint, type RunIdentity } from "../kernel-helpers/train/classifier/checkpoint";
-import type { ClassifierInfo } from "../kernel-helpers/train/classifier/classifier";
-import { type Callback, type EpochRecord, type Phase, TrainingLoop } from "../kernel-helpers/train/loop/loop";
-import { Optimizer } from "../kernel-helpers/train/loop/optimizers";
-import { cosineDecay, stepDecay } from "../kernel-helpers/train/loop/schedules";
-import { TrainingStep } from "../kernel-helpers/train/loop/step";
-import { listenForInterrupt } from "../kernel-helpers/util/interrupt";
-import { scratch } from "./helpers";
+import { forLoop } from "../../kernel-helpers/train/loop/callback-adapter";
+import { EarlyStopping, KeepBestWeights, StopOnInterrupt, StopOnNaN, TimeBudget } from "../../kernel-helpers/train/loop/callbacks";
+import { Checkpoint, readCheckpoint, type RunIdentity } from "../../kernel-helpers/train/classifier/checkpoint";
+import type { ClassifierInfo } from "../../kernel-helpers/train/classifier/classifier";
+import { type Callback, type EpochRecord, type Phase, TrainingLoop } from "../../kernel-helpers/train/loop/loop";
+import { Optimizer } from "../../kernel-helpers/train/loop/optimizers";
+import { cosineDecay, stepDecay } from "../../kernel-helpers/train/loop/schedules";
+import { TrainingStep } from "../../kernel-helpers/train/loop/step";
+import { listenForInterrupt } from "../../kernel-helpers/util/interrupt";
+import { scratch } from "../helpers";
 
 /** A dense 1 -> 1 layer: two weights, kernel and bias. */
 function twoWeights() {
