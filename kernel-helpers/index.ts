@@ -46,6 +46,7 @@ export type { Mode } from "./train/modes/recipes";
 export type { OptimizerName } from "./train/loop/optimizers";
 export { loadClassifier, ExportResult } from "./train/classifier/files";
 export type { ExportFormat, ExportOptions } from "./train/classifier/files";
+export type { InputType, InterpreterCheck, Quantization, TfliteExportNote } from "./train/classifier/tflite";
 export { Classifier } from "./train/classifier/classifier";
 export { Evaluation } from "./train/classifier/evaluation";
 export { TrainingLoop } from "./train/loop/loop";

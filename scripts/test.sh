@@ -50,8 +50,8 @@ fi
 # 18 min one file at a time and 11 min two at a time. Longest first, so both workers end together (tutorials
 # 160 s, export 144 s, cli 130 s ... reliability 30 s, two at a time on 2 cores); the rest follow in name order.
 LONGEST=(tutorials export cli faults browser readme training files-safety graph-cache model inside precision fit device long-session reliability)
-# Alone, after the rest: it compares a predicted time with a measured one, which another file would skew.
-ALONE=(cost)
+# Alone, after the rest: they compare a predicted time with a measured one, which another file would skew.
+ALONE=(cost advise)
 ordered=()
 for name in "${LONGEST[@]}"; do ordered+=("test/$name.test.ts"); done
 for file in test/*.test.ts test/unit/*.test.ts; do

@@ -38,7 +38,7 @@ test("the plainest retrain.py command (--image_dir only) trains with retrain.py'
   assert.equal(run.status, 0, run.stderr);
   assert.doesNotMatch(run.stdout + run.stderr, /NaN|undefined/);
   assert.match(run.stdout, /Data: 3 classes, 24 images in .* \(18 training, 3 validation, 3 test\)/);
-  assert.match(run.stdout, /Weights: bundled \(nsfwjs .*\), because the ImageNet weights are not in the cache and cannot be downloaded now.*fine-tuned on a 5-class content-moderation data set/);
+  assert.match(run.stdout, /Weights: bundled \(nsfwjs .*\), because the ImageNet weights are not in the cache and cannot be downloaded now.*fine-tuned for a 5-class content-moderation task/);
   assert.match(run.stdout, /input 299x299 \(the default/);
   assert.match(run.stdout, /Precision: (bfloat16|float32|float16) \(.+\)/);
   assert.match(run.stdout, /4000 steps \(--how_many_training_steps, retrain.py's default\): 18 training images in batches of 100 make 1 step per epoch, so 4000 epochs = 4000 steps/);

@@ -66,10 +66,12 @@ const IMAGENET_FILES = {
 const IMAGENET_CLASSES = { url: "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json", md5: "c2c37ea517e94d9795004a39431a14cb" };
 const OFFLINE_HINT =
   'Offline? Use weights: "bundled" (a pretrained Inception-v3 that ships with the project), or a local copy: weights: "/path/to/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5".';
+/** The one account of the bundled weights' origin (README, "Weights", cites the training script). */
 const BUNDLED_PROVENANCE =
   "Inception-v3 from the nsfwjs npm package (MIT): trained by its authors from the Keras ImageNet weights, " +
-  "with mixed6-mixed10 fine-tuned on a 5-class content-moderation data set; weights quantized to 8 bits. " +
-  "A real pretrained network, but not the ImageNet one: its top features are tuned to that task.";
+  "the stem to mixed5 frozen and everything from mixed6's conv2d_56 up to mixed10 fine-tuned for a 5-class content-moderation task " +
+  "(GantMan/nsfw_model, train_fine_tune.py); weights quantized to 8 bits. A real pretrained network, but not the ImageNet one: " +
+  "its top blocks compute moderation features, so the library cuts it at mixed7.";
 
 const fileId = async (file: string) => `sha1:${await digest(file, "sha1")}`;
 
@@ -108,7 +110,8 @@ function readBundled(): { weights: NamedTensorMap; source: WeightsSource } {
       description: `bundled (nsfwjs ${version}, offline)`,
       provenance: BUNDLED_PROVENANCE,
       preprocessing: "unit",
-      // Its mixed8-mixed10 were fine-tuned for content moderation; mixed7 transfers better (measured).
+      // Its top blocks were fine-tuned for content moderation (BUNDLED_PROVENANCE): a linear probe of mixed7's
+      // features beat mixed10's on every offline set measured (shared/notes/weights-and-data.md).
       layer: "mixed7",
       location: dir,
     },
