@@ -7,10 +7,11 @@
 // learning-rate sweep against Keras building and fitting a fresh model per point. A third runs a fresh full
 // fine-tune end to end (2 epochs, recording and tracing included) against Keras' fit, both at their best
 // precision. A fourth times a fine-tune from mixed7 per epoch with and without the frozen-bottom cache, against
-// Keras. A fifth checks the cost model's predictions against real runs, a sixth the test accuracy of one fine-tune
-// at float32 and bfloat16 over the same seeds. BENCH_ONLY=steps, interactive, end-to-end, frozen-bottom, cost-model
-// or accuracy runs one table (the others are kept from the last results). Results go to bench/results.json and
-// bench/RESULTS.md.
+// Keras. A fifth checks the cost model's predictions against real runs, a sixth the test accuracy of notebook 03's
+// fine-tune and retraining at float32 and bfloat16 over the same five seeds, a seventh TensorFlow Lite exports (size, the interpreter's latency
+// per image at each quantization beside the library's). BENCH_ONLY=steps, interactive, end-to-end, frozen-bottom,
+// cost-model, accuracy or tflite runs one table (the others are kept from the last results). Results go to
+// bench/results.json and bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -327,11 +328,11 @@ function costModelTable(r: Awaited<ReturnType<typeof costModelRows>>): Table {
   );
 }
 
-const ACCURACY_SEEDS = [0, 1, 2];
+const ACCURACY_SEEDS = [0, 1, 2, 3, 4];
 
-/** Notebook 03's base fine-tune at float32 and bfloat16 over the same seeds: test accuracy, on this machine. */
+/** Notebook 03's base fine-tune and its retraining at float32 and bfloat16 over the same seeds: test accuracy, on this machine. */
 function accuracyRows() {
-  console.log(`  accuracy: notebook 03's base fine-tune, seeds ${ACCURACY_SEEDS.join(", ")}, float32 then bfloat16...`);
+  console.log(`  accuracy: notebook 03's base fine-tune and retraining, seeds ${ACCURACY_SEEDS.join(", ")}, float32 then bfloat16...`);
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), "bench-accuracy-"));
   try {
     const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "accuracy-worker.ts"), ...ACCURACY_SEEDS.map(String)], {
@@ -340,21 +341,81 @@ function accuracyRows() {
       cwd: root,
       stdio: ["ignore", "pipe", "ignore"],
     });
-    return { seeds: ACCURACY_SEEDS, runs: lines<{ precision: string; seed: number; accuracy: number; seconds: number }>(out) };
+    return { seeds: ACCURACY_SEEDS, runs: lines<{ mode: string; precision: string; seed: number; accuracy: number; seconds: number }>(out) };
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }
 }
 
+/**
+ * A row per mode and precision (each seed, the mean and its standard error), then per mode the difference of the
+ * means, bfloat16 less float32, with the standard error of that difference: a cost shows only beyond about twice it.
+ */
 function accuracyTable(r: ReturnType<typeof accuracyRows>): Table {
-  const of = (precision: string) => r.runs.filter((run) => run.precision === precision);
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = (values: number[]) => values.reduce((s, v) => s + (v - mean(values)) ** 2, 0) / Math.max(values.length - 1, 1);
+  const modes = [...new Set(r.runs.map((run) => run.mode))];
+  const of = (mode: string, precision: string) => r.runs.filter((run) => run.mode === mode && run.precision === precision);
+  const points = (x: number) => (x * 100).toFixed(1);
   return new Table(
-    ["precision", ...r.seeds.map((s) => `seed ${s}`), "mean", "spread (points)", "mean wall time (s)"],
-    ["float32", "bfloat16"].map((precision) => {
-      const accuracies = of(precision).map((run) => run.accuracy);
-      return [precision, ...accuracies.map((a) => a.toFixed(3)), mean(accuracies).toFixed(3), ((Math.max(...accuracies) - Math.min(...accuracies)) * 100).toFixed(0), mean(of(precision).map((run) => run.seconds)).toFixed(1)];
+    ["mode", "precision", ...r.seeds.map((s) => `seed ${s}`), "mean", "standard error (points)", "mean wall time (s)"],
+    modes.flatMap((mode) => {
+      const [f32, bf16] = ["float32", "bfloat16"].map((p) => of(mode, p).map((run) => run.accuracy));
+      const rows = ["float32", "bfloat16"].map((precision) => {
+        const accuracies = of(mode, precision).map((run) => run.accuracy);
+        return [mode, precision, ...accuracies.map((a) => a.toFixed(3)), mean(accuracies).toFixed(3), points(Math.sqrt(variance(accuracies) / accuracies.length)), mean(of(mode, precision).map((run) => run.seconds)).toFixed(1)];
+      });
+      const error = Math.sqrt(variance(f32) / f32.length + variance(bf16) / bf16.length);
+      return [...rows, [mode, "bfloat16 less float32", ...r.seeds.map((_, i) => points(bf16[i] - f32[i])), `${points(mean(bf16) - mean(f32))} points`, points(error), ""]];
     }),
+  );
+}
+
+interface TfliteLine {
+  model: string;
+  bytes: number;
+  /** Median seconds of one image. */
+  latency: number;
+  /** A TensorFlow Lite export's check (tflite.ts' InterpreterCheck); absent for the library's rows. */
+  split?: string;
+  images?: number;
+  accuracy?: number;
+  libraryAccuracy?: number;
+  agreement?: number;
+  maxDifference?: number;
+  interpreter?: string;
+}
+
+/** A classifier retrained at SIZE (299 px) on 200 generated photos, exported to TensorFlow Lite at each quantization: sizes and per-image latency beside the library's. */
+async function tfliteRows() {
+  const data: ImageFolder = await syntheticShapes({ classes: 5, perClass: 40, imageSize: 160, seed: 13 });
+  console.log(`  tflite: a retraining at ${SIZE} px, then an export at each quantization, each checked in the TFLite interpreter...`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-tflite-"));
+  try {
+    const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", path.join(__dirname, "tflite-worker.ts"), data.dir, path.join(dir, "exports"), String(SIZE)], {
+      env: { ...env, INCEPTION_LAB_CACHE: path.join(dir, "cache") },
+      encoding: "utf8",
+      cwd: root,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return { images: data.files("train").length, rows: lines<TfliteLine>(out) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function tfliteTable(r: Awaited<ReturnType<typeof tfliteRows>>): Table {
+  return new Table(
+    ["model", "size", "latency / image", "test accuracy (library float32)", "top-1 agreement", "max |p - library|", "run by"],
+    r.rows.map((row) => [
+      row.model,
+      `${(row.bytes / 2 ** 20).toFixed(1)} MiB${row.split ? "" : " (float32 weights)"}`,
+      `${(row.latency * 1000).toFixed(1)} ms`,
+      row.split ? `${row.accuracy!.toFixed(3)} (${row.libraryAccuracy!.toFixed(3)}), ${row.images} ${row.split} images` : "",
+      row.split ? `${(row.agreement! * 100).toFixed(1)} %` : "",
+      row.split ? row.maxDifference!.toExponential(1) : "",
+      row.interpreter ?? "tfjs-node (TensorFlow's C library), as a graph",
+    ]),
   );
 }
 
@@ -365,7 +426,7 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const file = path.join(__dirname, "results.json");
   const previous = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
   // Results written before the interactive table held the step rows at the top level.
-  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd, frozenBottom: previous.frozenBottom, costModel: previous.costModel, accuracy: previous.accuracy };
+  const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd, frozenBottom: previous.frozenBottom, costModel: previous.costModel, accuracy: previous.accuracy, tflite: previous.tflite };
   console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
   const steps = only && only !== "steps" ? kept.steps : await stepRows();
   const interactive = only && only !== "interactive" ? kept.interactive : await interactiveRows();
@@ -373,10 +434,12 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const frozenBottom = only && only !== "frozen-bottom" ? kept.frozenBottom : await frozenBottomRows();
   const costModel = only && only !== "cost-model" ? kept.costModel : await costModelRows();
   const accuracy = only && only !== "accuracy" ? kept.accuracy : accuracyRows();
+  const tflite = only && only !== "tflite" ? kept.tflite : await tfliteRows();
   const stamp = new Date().toISOString();
   const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom, costModel, accuracy }, null, 1));
-  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\`, \`frozen-bottom\`, \`cost-model\` or \`accuracy\` for one table).`, ""];
+  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom, costModel, accuracy, tflite }, null, 1));
+  const bfloat16Units = cpuFeatureFlags().filter((f) => /bf16|amx/.test(f));
+  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}, ${bfloat16Units.length ? `bfloat16 in hardware (${bfloat16Units.join(", ")})` : "no bfloat16 units (bfloat16 emulated)"}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\`, \`frozen-bottom\`, \`cost-model\`, \`accuracy\` or \`tflite\` for one table).`, ""];
   /** One table: printed, and a section of RESULTS.md with the setting it was measured in. */
   const section = (title: string, setting: string, table: Table) => {
     console.log(`\n${table.toText()}`);
@@ -415,8 +478,14 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   if (accuracy)
     section(
       "Accuracy at bfloat16",
-      `Notebook 03's base fine-tune (mirrored glyphs at 128x128, 150 images a class, 20 % of them for testing, bundled weights, from mixed6, 20 warm-up epochs then 12, batch 16, Adam at 1e-3), the same seeds at float32 and at bfloat16, in one process; test accuracy. Whether bfloat16 costs accuracy is measured against the spread between seeds.`,
+      `Notebook 03's base fine-tune (mirrored glyphs at 128x128, 150 images a class, 20 % of them for testing, bundled weights, from mixed6, 20 warm-up epochs then 12, batch 16, Adam at 1e-3) and its retraining of the final layer (200 epochs, batch 16, Adam at 1e-2), the same ${accuracy.seeds.length} seeds at float32 and at bfloat16, in one process; test accuracy. Whether bfloat16 costs accuracy is the difference of the means against the standard error of that difference (a cost shows only beyond about twice it). On a CPU without bfloat16 units (the title line says) TensorFlow emulates bfloat16: the accuracies are bfloat16's, the times are not.`,
       accuracyTable(accuracy),
+    );
+  if (tflite)
+    section(
+      "TensorFlow Lite",
+      `A classifier retrained at ${SIZE}x${SIZE} (bundled weights, 30 epochs on the features of ${tflite.images} training images of generated photos), exported at each quantization by the venv's TensorFlow converter (int8 calibrated on the training images). Latency: the median of 15 single-image calls after 3 warm-up ones, on this CPU with every core: the TFLite interpreter's invoke (in Python, pixels already in), and the library's run.predict on one decoded image (tensor in, probabilities out). Accuracy and agreement on the test split, against the library's float32 predictions on the same decoded pixels.`,
+      tfliteTable(tflite),
     );
   fs.writeFileSync(path.join(__dirname, "RESULTS.md"), markdown.join("\n"));
   console.log(`\nwritten: bench/results.json, bench/RESULTS.md`);

@@ -27,7 +27,7 @@ import type { TrainingRun } from "../kernel-helpers/train/modes/run";
   for (const [shape, train] of runs) {
     const predicted = predictRun(throughput, shape);
     const run = await train();
-    console.log(JSON.stringify({ mode: shape.mode, unfreezeFrom: shape.unfreezeFrom, epochs: shape.epochs, precision: run.info.precision, predicted: predicted.seconds, parts: predicted.parts, measured: run.info.seconds }));
+    console.log(JSON.stringify({ mode: shape.mode, unfreezeFrom: shape.unfreezeFrom, epochs: shape.epochs, precision: run.info.precision.precision, predicted: predicted.seconds, parts: predicted.parts, measured: run.info.seconds }));
     run.dispose();
   }
   fs.rmSync(features, { recursive: true, force: true });

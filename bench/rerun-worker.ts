@@ -32,7 +32,7 @@ import { graphStats } from "../kernel-helpers/runtime/graph";
     const full = steps.slice(0, -1).sort((a, b) => a - b); // the last batch is smaller
     const ends = run.history.epochs.map((e) => e.seconds);
     const epochSeconds = ends.map((end, i) => end - (i ? ends[i - 1] : 0));
-    console.log(JSON.stringify({ learningRate, precision: run.info.precision, epochSeconds, frozenBottom: run.info.frozenBottom, wall: (performance.now() - runStarted) / 1000, first: steps[0], median: full[Math.floor(full.length / 2)], steps, recorded: graphStats.recorded - recorded }));
+    console.log(JSON.stringify({ learningRate, precision: run.info.precision.precision, epochSeconds, frozenBottom: run.info.frozenBottom, wall: (performance.now() - runStarted) / 1000, first: steps[0], median: full[Math.floor(full.length / 2)], steps, recorded: graphStats.recorded - recorded }));
     run.dispose();
   }
 })();

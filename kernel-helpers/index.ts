@@ -55,7 +55,7 @@ export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/loop/sched
 
 export { compareModes, Comparison, Verdict } from "./lab/compare";
 export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare";
-export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE, GPUS } from "./lab/cost-model";
+export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE, GPUS, gpuRatesFor, gpuSeconds } from "./lab/cost-model";
 export { findLearningRate, LearningRateFinder, LearningRateRamp } from "./lab/lr-finder";
 export { advise, Advice, confusedPairs, FROM_SCRATCH_MIN_PER_CLASS } from "./lab/advise";
 export type { AdviseOptions, ConfusedPair, PricedStep } from "./lab/advise";

@@ -1,6 +1,7 @@
 """Executes a notebook headless through the tslab kernel (nbclient) and writes the result.
 
-usage: run_notebook.py NOTEBOOK [OUTPUT]    (OUTPUT defaults to NOTEBOOK: executes in place)
+usage: run_notebook.py NOTEBOOK [OUTPUT]    (OUTPUT defaults to NOTEBOOK: executes in place; it must lie
+                                             inside the project, where the kernel works)
 
 The output notebook is written even when a cell fails, so the partial outputs can be read.
 Exit status 1 when a cell fails, with the failing cell's source and error on stderr.
@@ -20,13 +21,21 @@ def main() -> int:
         return 2
     source = os.path.abspath(sys.argv[1])
     target = os.path.abspath(sys.argv[2] if len(sys.argv) == 3 else sys.argv[1])
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.commonpath([project, target]) != project:
+        # The kernel resolves "inception-lab" from its working folder up, and it works where the output goes.
+        print(f"run_notebook.py: write the output inside the project ({project}), not {target}", file=sys.stderr)
+        return 2
     notebook = nbformat.read(source, as_version=4)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     client = NotebookClient(
         notebook,
         kernel_name="tslab",
         timeout=int(os.environ.get("NOTEBOOK_CELL_TIMEOUT", "3600")),
         startup_timeout=120,
-        resources={"metadata": {"path": os.path.dirname(source)}},
+        # The kernel works where the output goes: files a notebook writes by relative path (models/) land beside
+        # the notebook that made them, so a test run into test-output/ never touches notebooks/.
+        resources={"metadata": {"path": os.path.dirname(target)}},
     )
     started = time.monotonic()
     status = 0
@@ -44,7 +53,6 @@ def main() -> int:
                     print("--- stderr ---\n" + output.get("text", ""), file=sys.stderr)
         print(str(error)[-3000:], file=sys.stderr)
     finally:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
         temporary = target + ".tmp"
         nbformat.write(notebook, temporary)
         os.replace(temporary, target)  # atomic: a killed run never leaves half a notebook

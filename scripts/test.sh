@@ -49,7 +49,7 @@ fi
 # TensorFlow starting, JupyterLab, the browser, images decoding): measured here, the whole suite took
 # 18 min one file at a time and 11 min two at a time. Longest first, so both workers end together (tutorials
 # 160 s, export 144 s, cli 130 s ... reliability 30 s, two at a time on 2 cores); the rest follow in name order.
-LONGEST=(tutorials export cli faults browser readme training files-safety graph-cache model inside precision fit device long-session reliability)
+LONGEST=(tutorials tflite export cli multi-worker faults browser readme training files-safety graph-cache model inside precision fit device long-session reliability)
 # Alone, after the rest: they compare a predicted time with a measured one, which another file would skew.
 ALONE=(cost advise)
 ordered=()

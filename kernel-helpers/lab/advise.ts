@@ -120,7 +120,7 @@ export class Advice extends Displayable {
         ["mistakes", this.pairs.length ? this.pairs.slice(0, 3).map((p) => `${p.classes.join(" / ")}: ${p.mistakes} (${(p.share * 100).toFixed(0)} %)`).join("; ") : "none"],
         ["measured here", `${this.throughput.device}, ${this.throughput.precision.precision}: ${this.throughput.trainTop.toFixed(1)} images/s training from ${this.throughput.unfreezeFrom}, ${this.throughput.trainAll.toFixed(1)} training everything; decoding ${this.decodePerSecond.toFixed(0)} images/s`],
         ["recommendation", this.recommendation],
-        [this.recommendation === "stop here" ? "if more is wanted" : "next", `${this.next.label}: about ${formatDuration(this.next.seconds)} here`],
+        [this.recommendation === "stop here" ? "to go further" : "next", `${this.next.label}: about ${formatDuration(this.next.seconds)} here`],
         ["if that falls short", `${this.after.label}: about ${formatDuration(this.after.seconds)} here`],
       ],
       `Which to use for ${this.data.dir}`,
@@ -204,7 +204,7 @@ export async function advise(inception: Inception, data: ImageFolder, options: A
     after = fineAll;
     reasons = [
       claim(`${accuracyText}${whereText}, at or above the target of ${target}: the pretrained features fit this folder, and retraining them is enough.`, ...accuracyChecks, ...whereChecks, { what: "target", value: target, stated: false }, { what: "validation accuracy against the target", value: validation.accuracy, atLeast: target, stated: false }),
-      claim(`If more is wanted, ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here.`, cost(fineTop)),
+      claim(`To go further, ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here.`, cost(fineTop)),
     ];
   } else if (fewest >= FROM_SCRATCH_MIN_PER_CLASS && validation.accuracy <= chance + 2 * Math.sqrt((chance * (1 - chance)) / n)) {
     recommendation = "train from scratch";

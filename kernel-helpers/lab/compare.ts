@@ -232,7 +232,7 @@ export class Comparison extends Displayable {
         formatFlops(r.flopsPerImage),
         formatCount(r.trainedParameters),
       ]),
-      `${this.name}: retrain vs fine-tune vs from scratch, same split, one recipe${this.rows[0] ? `, ${this.rows[0].run.info.precision}` : ""}`,
+      `${this.name}: retrain vs fine-tune vs from scratch, same split, one recipe${this.rows[0] ? `, ${this.rows[0].run.info.precision.precision}` : ""}`,
     );
   }
 
@@ -242,6 +242,11 @@ export class Comparison extends Displayable {
 
   toHTML(): string {
     return this.table().toHTML() + this.verdict().toHTML();
+  }
+
+  /** The verdict's claims travel with the table, so a notebook's recorded output can be re-checked. */
+  toMimeBundle() {
+    return { ...super.toMimeBundle(), [CLAIM_MIME]: this.verdict().toMimeBundle()[CLAIM_MIME] };
   }
 }
 

@@ -1,6 +1,6 @@
 # Trains the library's Keras export (--keras_dir) on its training split (--output_split) on several machines: the
 # same script on each, with TF_CONFIG naming every worker and this one's index (0, the chief, keeps the model).
-import csv, json, os, shutil, tempfile
+import csv, json, os
 import keras, tensorflow as tf
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()              # first: it reads TF_CONFIG and waits for every worker
@@ -34,10 +34,5 @@ batches = iter(strategy.experimental_distribute_dataset(train))
 for i in range(steps):
     print(f"step {i + 1}/{steps}: loss {float(step(*next(batches))):.4f}", flush=True)
 
-task = json.loads(os.environ["TF_CONFIG"])["task"]
-if task["index"] == 0:                                              # the chief keeps the model
+if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0:         # the chief keeps the model (Keras 3 saves without the others)
     model.save("trained-multi-worker.keras")
-else:                                                               # the others save too (they take part), then drop it
-    elsewhere = tempfile.mkdtemp()
-    model.save(os.path.join(elsewhere, "model.keras"))
-    shutil.rmtree(elsewhere)

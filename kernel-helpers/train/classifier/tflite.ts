@@ -73,6 +73,7 @@ async function interruptible<T>(session: { stop(error: Error): void }, answer: P
   }
 }
 
+/** Starts tflite-interpreter.py on `file` and waits for its first line (an interrupt stops the wait). */
 async function startSession(file: string): Promise<Session> {
   const python = pythonWithTensorFlow("TensorFlow Lite models run in Python's TFLite interpreter");
   const script = path.join(__dirname, "tflite-interpreter.py");
@@ -236,7 +237,7 @@ export async function readTfliteClassifier(file: string, classes: string[] | und
     const started = await interpreter.started();
     if (started.outputs !== names.length) throw new Error(`${file} gives ${started.outputs} probabilities, but ${classes ? "classes names" : `${labels} names`} ${names.length} classes.`);
     if (saved && saved.inputSize !== started.inputSize) throw new Error(`${file} takes ${started.inputSize}x${started.inputSize} images, but ${labels} says ${saved.inputSize}: export it again.`);
-    const weights = `the TensorFlow Lite model ${file}${note ? `, ${quantizationName(note)}` : ""}`;
+    const weights = `the TensorFlow Lite model ${file}, ${note ? quantizationName(note) : `${started.inputType} input`}`;
     return interpreterClassifier(interpreter, { mode: "unknown", layer: "mixed10", ...saved, classes: names, inputSize: started.inputSize, weights });
   } catch (error) {
     interpreter.stop();
