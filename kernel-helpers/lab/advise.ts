@@ -18,6 +18,7 @@ import { RECIPES } from "../train/modes/recipes";
 import type { TrainingRun } from "../train/modes/run";
 import { topBlock } from "./compare";
 import { type Check, claim, type Claim, CLAIM_MIME } from "./claims";
+import { accuracyStandardError, guessSpread } from "./statistics";
 import { measureThroughput, predictRun, type RunShape, type Throughput } from "./cost-model";
 
 /**
@@ -174,7 +175,7 @@ export async function advise(inception: Inception, data: ImageFolder, options: A
   const fewest = Math.min(...counts);
   const chance = 1 / data.classes.length;
   const n = Math.max(validation.files.length, 1);
-  const spread = Math.sqrt((validation.accuracy * (1 - validation.accuracy)) / n);
+  const spread = accuracyStandardError(validation.accuracy, n);
   const accuracyText = `Retraining the final layer reached ${validation.accuracy.toFixed(2)} validation accuracy (give or take ${spread.toFixed(2)} on ${n} images; chance ${chance.toFixed(2)})`;
   const accuracyChecks: Check[] = [
     { what: "validation accuracy", value: validation.accuracy, atLeast: 0, atMost: 1 },
@@ -206,7 +207,7 @@ export async function advise(inception: Inception, data: ImageFolder, options: A
       claim(`${accuracyText}${whereText}, at or above the target of ${target}: the pretrained features fit this folder, and retraining them is enough.`, ...accuracyChecks, ...whereChecks, { what: "target", value: target, stated: false }, { what: "validation accuracy against the target", value: validation.accuracy, atLeast: target, stated: false }),
       claim(`To go further, ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here.`, cost(fineTop)),
     ];
-  } else if (fewest >= FROM_SCRATCH_MIN_PER_CLASS && validation.accuracy <= chance + 2 * Math.sqrt((chance * (1 - chance)) / n)) {
+  } else if (fewest >= FROM_SCRATCH_MIN_PER_CLASS && validation.accuracy <= chance + 2 * guessSpread(chance, n)) {
     recommendation = "train from scratch";
     next = scratch;
     after = fineAll;

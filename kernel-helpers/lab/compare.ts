@@ -2,9 +2,10 @@
 // accuracy, wall time, time to a target accuracy, throughput and compute per image.
 import * as path from "path";
 import { Displayable, escapeHtml, Table } from "../display/display";
-import { formatCount, formatFlops } from "../display/format";
+import { formatCount, formatDuration, formatFlops } from "../display/format";
 import type { Evaluation } from "../train/classifier/evaluation";
 import { claim, Claim, CLAIM_MIME } from "./claims";
+import { accuracyStandardError, guessSpread } from "./statistics";
 import type { ImageFolder } from "../data/image-folder";
 import { BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
@@ -82,9 +83,6 @@ export interface ComparisonRow {
 /** A label that starts a sentence ("fine-tune stem to mixed7" -> "Fine-tune stem to mixed7"). */
 const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
-/** The binomial standard error of an accuracy `p` on `n` images. */
-const standardError = (p: number, n: number) => Math.sqrt((p * (1 - p)) / Math.max(n, 1));
-
 /**
  * How training from scratch did, against chance and against the best fine-tune. A classifier that guesses
  * scores chance give or take sqrt(chance (1 - chance) / n) on n test images: within two of those it learned
@@ -94,7 +92,7 @@ function fromScratchClaim(row: ComparisonRow, best: ComparisonRow): Claim {
   const classes = row.evaluation.classes.length;
   const chance = 1 / classes;
   const images = Math.max(row.evaluation.files.length, 1);
-  const spread = standardError(chance, images);
+  const spread = guessSpread(chance, images);
   const accuracy = row.testAccuracy.toFixed(2);
   const guess = `a guess scores ${chance.toFixed(2)} give or take ${spread.toFixed(2)} on these ${images} test images`;
   const numbers = [
@@ -123,9 +121,15 @@ const FALLS_SHORT = 0.1;
  * The comparison's conclusion in sentences, computed from its numbers: each a claim (lab/claims.ts) whose
  * checks stand behind its numbers and its words, so the committed notebook can be re-checked.
  */
+/**
+ * What a comparison found: the features fit, fall short, or in between; or undecided, when the test images are
+ * too few to resolve a difference of FALLS_SHORT, or neither mode learned beyond chance.
+ */
+export type Regime = "features fit" | "features fall short" | "in between" | "undecided";
+
 export class Verdict extends Displayable {
   constructor(
-    readonly regime: "features fit" | "features fall short" | "in between",
+    readonly regime: Regime,
     readonly claims: Claim[],
   ) {
     super();
@@ -161,20 +165,22 @@ export class Comparison extends Displayable {
    * Which regime this data set is in, said with this run's numbers. The fine-tune it reports is the one with
    * the best validation accuracy (validation chooses; the test split only reports). The pretrained features
    * fall short when fine-tuning gains at least 10 points and more than twice the standard error of the
-   * difference on these test images; they fit when retraining is within that error of fine-tuning; else in between.
+   * difference on these test images; they fit when retraining is within that error of fine-tuning, the test
+   * images resolve 10 points, and retraining scored beyond chance; in between when the difference is beyond the
+   * error but short of 10 points; undecided otherwise (too few test images, or nothing learned).
    */
   verdict(): Verdict {
     const retrain = this.rows.find((r) => r.mode === "retrain-final-layer");
     const tunes = this.rows.filter((r) => r.mode === "fine-tune");
-    if (!retrain || tunes.length === 0) return new Verdict("in between", [new Claim("The verdict compares retraining the final layer with fine-tuning: run both.", [])]);
+    if (!retrain || tunes.length === 0) return new Verdict("undecided", [new Claim("The verdict compares retraining the final layer with fine-tuning: run both.", [])]);
     const best = tunes.reduce((a, b) => ((b.run.bestValidationAccuracy ?? 0) > (a.run.bestValidationAccuracy ?? 0) ? b : a));
     const gain = best.testAccuracy - retrain.testAccuracy;
     const n = Math.max(best.evaluation.files.length, 1);
     // Two independent accuracies on n images each: the standard error of their difference.
-    const error = Math.sqrt(standardError(best.testAccuracy, n) ** 2 + standardError(retrain.testAccuracy, n) ** 2);
+    const error = Math.hypot(accuracyStandardError(best.testAccuracy, n), accuracyStandardError(retrain.testAccuracy, n));
     const times = best.seconds / retrain.seconds;
     const facts = claim(
-      `On ${this.name}, retraining the final layer reached ${retrain.testAccuracy.toFixed(2)} test accuracy in ${retrain.seconds.toFixed(0)} s; ${best.label}, the fine-tune with the best validation accuracy (${best.run.bestValidationAccuracy!.toFixed(2)}), reached ${best.testAccuracy.toFixed(2)} in ${best.seconds.toFixed(0)} s (${times.toFixed(0)}x the time).`,
+      `On ${this.name}, retraining the final layer reached ${retrain.testAccuracy.toFixed(2)} test accuracy in ${formatDuration(retrain.seconds)}; ${best.label}, the fine-tune with the best validation accuracy (${best.run.bestValidationAccuracy!.toFixed(2)}), reached ${best.testAccuracy.toFixed(2)} in ${formatDuration(best.seconds)} (${times.toFixed(1)}x the time).`,
       { what: "retraining's test accuracy", value: retrain.testAccuracy, atLeast: 0, atMost: 1 },
       { what: "retraining's seconds", value: retrain.seconds, atLeast: 0 },
       { what: "the chosen fine-tune's best validation accuracy", value: best.run.bestValidationAccuracy!, atLeast: 0, atMost: 1 },
@@ -183,14 +189,17 @@ export class Comparison extends Displayable {
       { what: "time over retraining's", value: times, atLeast: 0 },
     );
     const points = (x: number) => `${Math.abs(x * 100).toFixed(0)} point${Math.abs(Math.round(x * 100)) === 1 ? "" : "s"}`;
-    const regime = gain >= Math.max(FALLS_SHORT, 2 * error) ? "features fall short" : Math.abs(gain) <= 2 * error ? "features fit" : "in between";
+    const chance = 1 / Math.max(retrain.evaluation.classes.length, 1);
+    const beyondChance = retrain.testAccuracy > chance + 2 * guessSpread(chance, n);
+    const regime: Regime =
+      gain >= Math.max(FALLS_SHORT, 2 * error) ? "features fall short" : Math.abs(gain) > 2 * error ? "in between" : 2 * error <= FALLS_SHORT && beyondChance ? "features fit" : "undecided";
     const within = `within what ${n} test images can resolve (twice the standard error of the difference, ${points(2 * error)})`;
     const meaning = {
       "features fit": () => claim(
-        `The pretrained features fit this task: the two differ by ${points(gain)}, ${within}, and retraining took 1/${times.toFixed(0)} of the time.`,
+        `The pretrained features fit this task: the two differ by ${points(gain)}, ${within}, and retraining scored beyond chance.`,
         { what: "difference in test accuracy", value: Math.abs(gain), atMost: 2 * error },
         { what: "twice the standard error", value: 2 * error, atLeast: 0 },
-        { what: "time over retraining's", value: times, stated: false },
+        { what: "retraining's margin over chance, in a guess's spreads", value: (retrain.testAccuracy - chance) / guessSpread(chance, n), above: 2, word: "beyond chance", stated: false },
       ),
       "features fall short": () => claim(
         `The pretrained features fall short here: fine-tuning gains ${points(gain)}, more than ${points(2 * error)} (twice the standard error of the difference on ${n} test images), because training the pretrained blocks themselves learns what their frozen features cannot distinguish.`,
@@ -198,6 +207,22 @@ export class Comparison extends Displayable {
         { what: "twice the standard error", value: 2 * error, atLeast: 0 },
         { what: "test images", value: n, atLeast: 1 },
       ),
+      undecided: () =>
+        2 * error > FALLS_SHORT
+          ? claim(
+              `The two differ by ${points(gain)}, ${within}: these test images cannot tell a gain of ${points(FALLS_SHORT)} from none, so this comparison does not say whether the features fit: that needs a test split that resolves ${points(FALLS_SHORT)}.`,
+              { what: "difference in test accuracy", value: Math.abs(gain), atMost: 2 * error },
+              { what: "twice the standard error", value: 2 * error, above: FALLS_SHORT },
+              { what: "resolution needed", value: FALLS_SHORT },
+            )
+          : claim(
+              `Retraining scored ${retrain.testAccuracy.toFixed(2)}, within twice a guess's spread of chance (${chance.toFixed(2)} give or take ${guessSpread(chance, n).toFixed(2)} on ${n} test images), and the fine-tune within ${points(2 * error)} of it: neither learned this task measurably on this budget, so the comparison does not say whether the features fit.`,
+              { what: "retraining's test accuracy", value: retrain.testAccuracy, atMost: chance + 2 * guessSpread(chance, n) },
+              { what: "chance", value: chance },
+              { what: "a guess's spread", value: guessSpread(chance, n) },
+              { what: "difference in test accuracy", value: Math.abs(gain), atMost: 2 * error, stated: false },
+              { what: "twice the standard error", value: 2 * error },
+            ),
       "in between": () => claim(
         `Fine-tuning ${gain > 0 ? "gains" : "loses"} ${points(gain)}, more than ${points(2 * error)} (twice the standard error of the difference on ${n} test images), at ${times.toFixed(0)}x the time: whether that is worth it depends on the budget.`,
         { what: "difference in test accuracy", value: Math.abs(gain), above: 2 * error, word: `${gain > 0 ? "gains" : "loses"} ${points(gain)}, more than` },

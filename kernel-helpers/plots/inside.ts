@@ -66,7 +66,7 @@ export function weightChange(changes: WeightChanges[], options: ChartOptions = {
       { type: "bar", name: `${name(c)}: learned weights`, x: c.blocks.map((b) => b.block), y: c.blocks.map((b) => b.relativeChange), marker: { color: COLORS[i % COLORS.length] } },
       { type: "bar", name: `${name(c)}: batch-norm statistics`, x: c.blocks.map((b) => b.block), y: c.blocks.map((b) => b.statisticsChange), marker: { color: COLORS[i % COLORS.length], opacity: 0.35 } },
     ]),
-    layout: layout(options, { title: "How far each block moved: |after - before| / |before|, learned weights and batch-norm statistics apart" }, { barmode: "group", yaxis: { title: { text: "change as a fraction of the weights' size (1 = 100 %)" } } }),
+    layout: layout(options, { title: "How far each block moved: |after - before| / |before|, learned weights and batch-norm statistics as separate bars" }, { barmode: "group", yaxis: { title: { text: "change as a fraction of the weights' size (1 = 100 %)" } } }),
   });
 }
 

@@ -84,10 +84,14 @@ export function problemsOf(name: string, cells: Cell[]): string[] {
         continue;
       }
       // What an output shows without claims (a table, a chart's title, a printed line) must not state a
-      // direction either; the library's own warnings (stderr) are excluded: each is tested where it is made.
+      // direction either. The library's own warnings are excluded (stderr, its "inception-lab: " lines and a run's
+      // "warning" rows): each is said by the rule that found it, and tested where it is made.
       if (output.name === "stderr") continue;
       const title = (data[PLOTLY_MIME] as { layout?: { title?: unknown } } | undefined)?.layout?.title;
-      const shown = text(data["text/plain"] as string[] | string) + text(output.text) + (title ? JSON.stringify(title) : "");
+      const shown = (text(data["text/plain"] as string[] | string) + text(output.text) + (title ? JSON.stringify(title) : ""))
+        .split("\n")
+        .filter((line) => !/^(inception-lab: |warnings? {2,})/.test(line))
+        .join("\n");
       for (const word of directionWords(shown)) found.push(`cell ${i}'s output says "${word}" outside a claim: "${shown.slice(0, 120).replace(/\n/g, " ")}..."`);
     }
   }

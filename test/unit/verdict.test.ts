@@ -5,6 +5,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { Comparison, type ComparisonRow } from "../../kernel-helpers/lab/compare";
 import { failures } from "../../kernel-helpers/lab/claims";
+import { accuracyStandardError, guessSpread } from "../../kernel-helpers/lab/statistics";
 
 const images = (n: number) => ({ classes: ["a", "b", "c", "d"], files: Array.from({ length: n }, String) });
 
@@ -28,14 +29,20 @@ const holds = (comparison: Comparison) => {
 test("the regime: fit within what the test images can resolve, short beyond 10 points and that, in between otherwise", () => {
   const fit = holds(new Comparison(rows(0.98, 0.99), 0.8, "shapes"));
   assert.equal(fit.regime, "features fit");
-  assert.match(fit.toText(), /On shapes, retraining the final layer reached 0\.98 test accuracy in 4 s; fine-tune mixed6 to mixed7, the fine-tune with the best validation accuracy \(0\.99\), reached 0\.99 in 80 s \(20x the time\)\./);
-  assert.match(fit.toText(), /differ by 1 point, within what 100 test images can resolve \(twice the standard error of the difference, 3 points\)/);
+  assert.match(fit.toText(), /On shapes, retraining the final layer reached 0\.98 test accuracy in 4 s; fine-tune mixed6 to mixed7, the fine-tune with the best validation accuracy \(0\.99\), reached 0\.99 in 1 min 20 s \(20\.0x the time\)\./);
+  assert.match(fit.toText(), /differ by 1 point, within what 100 test images can resolve \(twice the standard error of the difference, 5 points\)/);
   const short = holds(new Comparison(rows(0.5, 0.85), 0.8, "mirrored glyphs"));
   assert.equal(short.regime, "features fall short");
   assert.match(short.toText(), /fine-tuning gains 35 points, more than 12 points/);
-  // Six points on 100 images is within the noise: "fit"; on 1,000 beyond it, below ten points: "in between".
-  assert.equal(holds(new Comparison(rows(0.8, 0.86), 0.8, "x")).regime, "features fit");
+  // Six points on 100 images: these images cannot resolve ten points, so undecided; on 1,000 beyond the noise and below ten points: "in between".
+  const few = holds(new Comparison(rows(0.8, 0.86), 0.8, "x"));
+  assert.equal(few.regime, "undecided");
+  assert.match(few.toText(), /cannot tell a gain of 10 points from none, so this comparison does not say whether the features fit/);
   assert.equal(holds(new Comparison(rows(0.8, 0.86, 1000), 0.8, "x")).regime, "in between");
+  // Both at chance on 1,000 images, within the noise of each other: nothing learned, so nothing to say about the features.
+  const neither = holds(new Comparison(rows(0.25, 0.27, 1000), 0.8, "x"));
+  assert.equal(neither.regime, "undecided");
+  assert.match(neither.toText(), /Retraining scored 0\.25, within twice a guess's spread of chance .*neither learned this task measurably on this budget/);
 });
 
 test("validation chooses the fine-tune the verdict reports; the test split only reports it", () => {
@@ -53,4 +60,12 @@ test("from scratch against chance and against the fine-tune; a target reached in
   const comparison = new Comparison(warmed, 0.8, "x");
   assert.match(holds(comparison).toText(), /Fine-tune mixed6 to mixed7 reached 80 % validation accuracy in its warm-up, which trains the head on the cached features as retraining does/);
   assert.match(comparison.table().toText(), /fine-tune mixed6 to mixed7 +0\.85 +80 +in the warm-up/);
+});
+
+test("an accuracy on a few images is never exact: 7 of 7 right is 1 give or take 0.12, not 0; a guess's spread is the exact binomial one", () => {
+  assert.equal(accuracyStandardError(1, 7).toFixed(2), "0.12");
+  assert.equal(accuracyStandardError(0, 7).toFixed(2), "0.12");
+  // Many images: close to the plain binomial formula.
+  assert.ok(Math.abs(accuracyStandardError(0.8, 10_000) - Math.sqrt((0.8 * 0.2) / 10_000)) < 1e-4);
+  assert.equal(guessSpread(0.25, 100).toFixed(3), "0.043");
 });
