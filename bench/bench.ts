@@ -7,11 +7,12 @@
 // learning-rate sweep against Keras building and fitting a fresh model per point. A third runs a fresh full
 // fine-tune end to end (2 epochs, recording and tracing included) against Keras' fit, both at their best
 // precision. A fourth times a fine-tune from mixed7 per epoch with and without the frozen-bottom cache, against
-// Keras. A fifth checks the cost model's predictions against real runs, a sixth the test accuracy of notebook 03's
-// fine-tune and retraining at float32 and bfloat16 over the same five seeds, a seventh TensorFlow Lite exports (size, the interpreter's latency
-// per image at each quantization beside the library's). BENCH_ONLY=steps, interactive, end-to-end, frozen-bottom,
-// cost-model, accuracy or tflite runs one table (the others are kept from the last results). Results go to
-// bench/results.json and bench/RESULTS.md.
+// Keras. A fifth checks the cost model's predictions against real runs, a sixth the test accuracy of notebook
+// 03's fine-tune and retraining at float32 and bfloat16 over the same five seeds, a seventh TensorFlow Lite
+// exports (size, the interpreter's latency per image at each quantization beside the library's).
+// BENCH_ONLY=steps, interactive, end-to-end, frozen-bottom, cost-model, accuracy or tflite runs one table (the
+// others are kept from the last results, each with the day and machine it was measured on); BENCH_ONLY=report
+// only rewrites RESULTS.md. Results go to bench/results.json and bench/RESULTS.md.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -419,6 +420,16 @@ function tfliteTable(r: Awaited<ReturnType<typeof tfliteRows>>): Table {
   );
 }
 
+/** Each table's name in results.json and in BENCH_ONLY. */
+const SECTIONS = { steps: "steps", interactive: "interactive", endToEnd: "end-to-end", frozenBottom: "frozen-bottom", costModel: "cost-model", accuracy: "accuracy", tflite: "tflite" } as const;
+
+/** Where and when a table was measured. */
+interface Provenance {
+  date: string;
+  machine: string;
+  bfloat16Units: string[];
+}
+
 const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |", "|" + table.columns.map(() => "---").join("|") + "|", ...table.rows.map((row) => "| " + row.map((c) => (c === null || c === undefined ? "" : String(c))).join(" | ") + " |")];
 
 (async () => {
@@ -427,62 +438,75 @@ const markdownTable = (table: Table) => ["| " + table.columns.join(" | ") + " |"
   const previous = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
   // Results written before the interactive table held the step rows at the top level.
   const kept = { steps: previous.steps?.rows?.[0]?.rates ? previous.steps : undefined, interactive: previous.interactive, endToEnd: previous.endToEnd, frozenBottom: previous.frozenBottom, costModel: previous.costModel, accuracy: previous.accuracy, tflite: previous.tflite };
+  const runs = (key: keyof typeof SECTIONS) => !only || only === SECTIONS[key];
+  if (only && only !== "report" && !(Object.values(SECTIONS) as string[]).includes(only)) throw new Error(`BENCH_ONLY=${only}: give one of ${Object.values(SECTIONS).join(", ")}, or report (rewrites RESULTS.md from results.json).`);
   console.log(`Inception Lab vs Keras: Inception-v3 ${SIZE}x${SIZE}, ${threads} TensorFlow threads, ${rounds} round(s) each, alternating`);
-  const steps = only && only !== "steps" ? kept.steps : await stepRows();
-  const interactive = only && only !== "interactive" ? kept.interactive : await interactiveRows();
-  const endToEnd = only && only !== "end-to-end" ? kept.endToEnd : await endToEndRows();
-  const frozenBottom = only && only !== "frozen-bottom" ? kept.frozenBottom : await frozenBottomRows();
-  const costModel = only && only !== "cost-model" ? kept.costModel : await costModelRows();
-  const accuracy = only && only !== "accuracy" ? kept.accuracy : accuracyRows();
-  const tflite = only && only !== "tflite" ? kept.tflite : await tfliteRows();
-  const stamp = new Date().toISOString();
-  const machine = `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
-  fs.writeFileSync(file, JSON.stringify({ date: stamp, machine, cpuFlags: cpuFeatureFlags().filter((f) => /bf16|amx|avx512f$/.test(f)), steps, interactive, endToEnd, frozenBottom, costModel, accuracy, tflite }, null, 1));
-  const bfloat16Units = cpuFeatureFlags().filter((f) => /bf16|amx/.test(f));
-  const markdown = ["# Benchmark results", "", `${stamp}, ${machine}, ${bfloat16Units.length ? `bfloat16 in hardware (${bfloat16Units.join(", ")})` : "no bfloat16 units (bfloat16 emulated)"}. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\`, \`frozen-bottom\`, \`cost-model\`, \`accuracy\` or \`tflite\` for one table).`, ""];
+  const steps = runs("steps") ? await stepRows() : kept.steps;
+  const interactive = runs("interactive") ? await interactiveRows() : kept.interactive;
+  const endToEnd = runs("endToEnd") ? await endToEndRows() : kept.endToEnd;
+  const frozenBottom = runs("frozenBottom") ? await frozenBottomRows() : kept.frozenBottom;
+  const costModel = runs("costModel") ? await costModelRows() : kept.costModel;
+  const accuracy = runs("accuracy") ? accuracyRows() : kept.accuracy;
+  const tflite = runs("tflite") ? await tfliteRows() : kept.tflite;
+  // Each table keeps the machine and day it was measured on: BENCH_ONLY re-runs one on today's machine, which
+  // may not be the one the others ran on (these machines vary: AVX-512 BF16, AMX, or AVX2 only).
+  const here: Provenance = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model.trim()} x ${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`, bfloat16Units: cpuFeatureFlags().filter((f) => /bf16|amx/.test(f)) };
+  const earlier: Provenance = { date: previous.date, machine: previous.machine, bfloat16Units: (previous.cpuFlags ?? []).filter((f: string) => /bf16|amx/.test(f)) };
+  const measuredOn = Object.fromEntries((Object.keys(SECTIONS) as (keyof typeof SECTIONS)[]).map((key) => [key, runs(key) ? here : (previous.measuredOn?.[key] ?? earlier)])) as Record<keyof typeof SECTIONS, Provenance>;
+  fs.writeFileSync(file, JSON.stringify({ date: here.date, machine: here.machine, measuredOn, steps, interactive, endToEnd, frozenBottom, costModel, accuracy, tflite }, null, 1));
+  const markdown = ["# Benchmark results", "", `Each table says the day and machine it was measured on. Regenerate with \`npm run bench\` (\`BENCH_ONLY=steps\`, \`interactive\`, \`end-to-end\`, \`frozen-bottom\`, \`cost-model\`, \`accuracy\` or \`tflite\` for one table, \`report\` to rewrite this file from \`results.json\`).`, ""];
   /** One table: printed, and a section of RESULTS.md with the setting it was measured in. */
-  const section = (title: string, setting: string, table: Table) => {
+  const section = (key: keyof typeof SECTIONS, title: string, setting: string, table: Table) => {
     console.log(`\n${table.toText()}`);
-    markdown.push(`## ${title}`, "", setting, "", ...markdownTable(table), "");
+    const on = measuredOn[key];
+    const units = on.bfloat16Units.length ? `bfloat16 in hardware (${on.bfloat16Units.join(", ")})` : "no bfloat16 units: bfloat16 emulated";
+    markdown.push(`## ${title}`, "", `Measured ${on.date.slice(0, 10)} on ${on.machine}, ${units}.`, "", setting, "", ...markdownTable(table), "");
   };
   if (steps)
     section(
+      "steps",
       "Steps",
       `Inception-v3 ${steps.size}x${steps.size}, ${steps.threads} TensorFlow threads, ${steps.rounds} alternating round(s) per row, medians of per-step times after ${WARMUP} warm-up steps. Keras at float32 and with its \`mixed_bfloat16\` policy (its best setting on a CPU with bfloat16 units); ours as the library runs (steps as graphs) at float32 and bfloat16. The head step stays float32 in ours (a 2048 x classes matrix product).`,
       stepTable(steps),
     );
   if (interactive)
     section(
+      "interactive",
       "Interactive speed",
       `Full fine-tunes at 299x299 from random weights, 1 epoch over ${interactive.images} generated images (80 % training, batch 16, validation each epoch), as a notebook re-runs a training cell, at the library's default precision ("auto"); the first and median step of each run, and a learning-rate sweep (${SWEEP.join(", ")}) against Keras (mixed_bfloat16) building and fitting a fresh model per point in one script. Each side starts with nothing recorded or traced.`,
       interactiveTable(interactive),
     );
   if (endToEnd)
     section(
+      "endToEnd",
       "End to end",
       `A fresh full fine-tune at 299x299 from random weights, 2 epochs over ${endToEnd.images} generated images (80 % training, batch 16, validation each epoch), in a fresh process with nothing recorded or traced: ours at its default precision ("auto"), Keras building, compiling and fitting a fresh model; ${endToEnd.ours.length} round(s), medians of wall times.`,
       endToEndTable(endToEnd),
     );
   if (frozenBottom)
     section(
+      "frozenBottom",
       "The frozen-bottom cache",
       `A fine-tune from mixed7 at 299x299 without distortions (random weights, 3 epochs of ${frozenBottom.images} training images, batch 16, validation each epoch): the median seconds of an epoch after the first, when the cache serves the frozen blocks' output; Keras (mixed_bfloat16, blocks below mixed7 frozen) runs them every epoch. ${frozenBottom.cached.length} round(s), medians.`,
       frozenBottomTable(frozenBottom),
     );
   if (costModel)
     section(
+      "costModel",
       "The cost model",
       `measureThroughput at 299x299 (bundled weights, batch 16, 4 steps a kind), then real runs on ${costModel.images} training images of generated photos (batch 16, validation each epoch, features computed afresh), each predicted from that throughput before it runs (\`predictRun\`, what the notebooks' cost model uses) and timed. \`test/cost.test.ts\` only checks a factor of 2, since CI machines are loaded; ${costModel.rounds.length} round(s), medians.`,
       costModelTable(costModel),
     );
   if (accuracy)
     section(
+      "accuracy",
       "Accuracy at bfloat16",
-      `Notebook 03's base fine-tune (mirrored glyphs at 128x128, 150 images a class, 20 % of them for testing, bundled weights, from mixed6, 20 warm-up epochs then 12, batch 16, Adam at 1e-3) and its retraining of the final layer (200 epochs, batch 16, Adam at 1e-2), the same ${accuracy.seeds.length} seeds at float32 and at bfloat16, in one process; test accuracy. Whether bfloat16 costs accuracy is the difference of the means against the standard error of that difference (a cost shows only beyond about twice it). On a CPU without bfloat16 units (the title line says) TensorFlow emulates bfloat16: the accuracies are bfloat16's, the times are not.`,
+      `Notebook 03's base fine-tune (mirrored glyphs at 128x128, 150 images a class, 20 % of them for testing, bundled weights, from mixed6, 20 warm-up epochs then 12, batch 16, Adam at 1e-3) and its retraining of the final layer (200 epochs, batch 16, Adam at 1e-2), the same ${accuracy.seeds.length} seeds at float32 and at bfloat16, in one process; test accuracy. Whether bfloat16 costs accuracy is the difference of the means against the standard error of that difference (a cost shows only beyond about twice it). On a CPU without bfloat16 units (the line above says) TensorFlow emulates bfloat16: the accuracies are bfloat16's, the times are not.`,
       accuracyTable(accuracy),
     );
   if (tflite)
     section(
+      "tflite",
       "TensorFlow Lite",
       `A classifier retrained at ${SIZE}x${SIZE} (bundled weights, 30 epochs on the features of ${tflite.images} training images of generated photos), exported at each quantization by the venv's TensorFlow converter (int8 calibrated on the training images). Latency: the median of 15 single-image calls after 3 warm-up ones, on this CPU with every core: the TFLite interpreter's invoke (in Python, pixels already in), and the library's run.predict on one decoded image (tensor in, probabilities out). Accuracy and agreement on the test split, against the library's float32 predictions on the same decoded pixels.`,
       tfliteTable(tflite),
