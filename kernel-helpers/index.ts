@@ -10,6 +10,7 @@ registerLayers(); // tfjs: the BatchNorm layer class, so saved models load
 registerNotebookDefaults(); // training: live learning curves in a kernel
 
 export { tf } from "./runtime/tf";
+export { precisionFor } from "./runtime/precision";
 export type { Precision, PrecisionOption, PrecisionChoice } from "./runtime/precision";
 export { environment, budget, Environment } from "./notebook/environment";
 export { claim, claims, Claim, ClaimError } from "./lab/claims";
@@ -56,6 +57,8 @@ export { cosineDecay, stepDecay, LearningRateSchedule } from "./train/loop/sched
 export { compareModes, Comparison, Verdict } from "./lab/compare";
 export type { CompareEntry, CompareOptions, ComparisonRow } from "./lab/compare";
 export { measureThroughput, predictRun, CostModel, FLOWERS_RECIPE, GPUS, gpuRatesFor, gpuSeconds } from "./lab/cost-model";
+export { benchAccuracyRecord } from "./lab/bench-record";
+export type { AccuracyRecord, RecordedMode } from "./lab/bench-record";
 export { findLearningRate, LearningRateFinder, LearningRateRamp } from "./lab/lr-finder";
 export { advise, Advice, confusedPairs, FROM_SCRATCH_MIN_PER_CLASS } from "./lab/advise";
 export type { AdviseOptions, ConfusedPair, PricedStep } from "./lab/advise";

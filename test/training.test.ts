@@ -208,7 +208,8 @@ test("compareModes runs all four on one split and reports accuracy, time, throug
   assert.equal(comparison.run("fine-tune"), comparison.rows[2].run, "run(mode) is the full fine-tune");
   assert.equal(comparison.run("fine-tune", "mixed6"), comparison.rows[1].run);
   const [retrain, top, all, fromScratch] = comparison.rows;
-  assert.equal(top.label, "fine-tune from mixed6");
+  assert.equal(top.label, "fine-tune mixed6 to mixed7", "a label names both ends of what is trained");
+  assert.equal(all.label, "fine-tune stem to mixed7");
   assert.ok(retrain.trainedParameters < top.trainedParameters && top.trainedParameters < all.trainedParameters);
   assert.ok(retrain.flopsPerImage < top.flopsPerImage && top.flopsPerImage < all.flopsPerImage, "a step costs more the more is trained");
   assert.ok(all.flopsPerImage <= fromScratch.flopsPerImage * 1.01);
