@@ -45,10 +45,11 @@ if [ $# -gt 0 ]; then
   exit $status
 fi
 
-# Two files at a time. One file alone leaves a core idle for a fifth to a half of its time (Python and
-# TensorFlow starting, JupyterLab, the browser, images decoding): measured here, the whole suite took
-# 18 min one file at a time and 11 min two at a time. Longest first, so both workers end together (tutorials
-# 160 s, export 144 s, cli 130 s ... reliability 30 s, two at a time on 2 cores); the rest follow in name order.
+# Several files at a time (INCEPTION_LAB_TEST_JOBS, default 3). One file alone leaves a core idle for a fifth
+# to a half of its time (Python and TensorFlow starting, JupyterLab, the browser, images decoding): measured
+# here, the whole suite took 18 min one file at a time and 11 min two at a time (before the TFLite and
+# multi-worker files); three at a time fill the gaps that two leave (the measurement is in the commit that made
+# it the default). Longest first, so the workers end together; the rest follow in name order.
 LONGEST=(tutorials tflite export cli multi-worker faults browser readme training files-safety graph-cache model inside precision fit device long-session reliability)
 # Alone, after the rest: they compare a predicted time with a measured one, which another file would skew.
 ALONE=(cost advise)
@@ -59,14 +60,16 @@ for file in test/*.test.ts test/unit/*.test.ts; do
   [[ " ${LONGEST[*]} ${ALONE[*]} " == *" $name "* ]] || ordered+=("$file")
 done
 for file in "${ordered[@]}"; do [ -f "$file" ] || { echo "[test] scripts/test.sh lists $file, which does not exist" >&2; exit 1; }; done
-echo "[test] ${#ordered[@]} test files two at a time, then ${#ALONE[@]} alone; budget $INCEPTION_LAB_BUDGET"
+jobs="${INCEPTION_LAB_TEST_JOBS:-3}"
+[[ "$jobs" =~ ^[1-9][0-9]?$ ]] || { echo "[test] INCEPTION_LAB_TEST_JOBS=$jobs: give a whole number of test files to run at a time, 1 to 99" >&2; exit 2; }
+echo "[test] ${#ordered[@]} test files $jobs at a time, then ${#ALONE[@]} alone; budget $INCEPTION_LAB_BUDGET"
 
 logs="$(mktemp -d "${TMPDIR:-/tmp}/inception-lab-tests-XXXXXX")"
 trap 'rm -rf "$logs"' EXIT
 export -f run_file
 export logs
 # Each file's report is printed whole when it ends (never interleaved); its name is kept if it failed.
-printf '%s\n' "${ordered[@]}" | xargs -P 2 -I{} bash -c '
+printf '%s\n' "${ordered[@]}" | xargs -P "$jobs" -I{} bash -c '
   file="{}"; log="$logs/$(basename "$file").log"; started=$SECONDS
   if run_file "$file" >"$log" 2>&1; then result=passed; else result=FAILED; echo "$file" >>"$logs/failed"; fi
   { cat "$log"; echo "[test] $file: $result in $((SECONDS - started)) s"; } | flock "$logs" cat' || true
