@@ -119,7 +119,7 @@ export class Advice extends Displayable {
         ["ran", `retrain the final layer at ${this.retrained.info.layer}: ${this.retrained.history.epochs.length} epochs in ${this.retrained.info.seconds.toFixed(1)} s`],
         ["validation accuracy", `${v.accuracy.toFixed(3)} on ${v.files.length} images (target ${this.target})`],
         ["mistakes", this.pairs.length ? this.pairs.slice(0, 3).map((p) => `${p.classes.join(" / ")}: ${p.mistakes} (${(p.share * 100).toFixed(0)} %)`).join("; ") : "none"],
-        ["measured here", `${this.throughput.device}, ${this.throughput.precision.precision}: ${this.throughput.trainTop.toFixed(1)} images/s training from ${this.throughput.unfreezeFrom}, ${this.throughput.trainAll.toFixed(1)} training everything; decoding ${this.decodePerSecond.toFixed(0)} images/s`],
+        ["measured here", `${this.throughput.device}, ${this.throughput.precision.precision}: ${this.throughput.trainTop.toFixed(1)} images/s training from ${this.throughput.unfreezeFrom} (${this.throughput.trainTopCached.toFixed(1)} after its first epoch, on the frozen blocks' kept output), ${this.throughput.trainAll.toFixed(1)} training everything; decoding ${this.decodePerSecond.toFixed(0)} images/s`],
         ["recommendation", this.recommendation],
         [this.recommendation === "stop here" ? "to go further" : "next", `${this.next.label}: about ${formatDuration(this.next.seconds)} here`],
         ["if that falls short", `${this.after.label}: about ${formatDuration(this.after.seconds)} here`],
@@ -176,7 +176,7 @@ export async function advise(inception: Inception, data: ImageFolder, options: A
   const chance = 1 / data.classes.length;
   const n = Math.max(validation.files.length, 1);
   const spread = accuracyStandardError(validation.accuracy, n);
-  const accuracyText = `Retraining the final layer reached ${validation.accuracy.toFixed(2)} validation accuracy (give or take ${spread.toFixed(2)} on ${n} images; chance ${chance.toFixed(2)})`;
+  const accuracyText = `Retraining the final layer reached ${validation.accuracy.toFixed(2)} validation accuracy (give or take ${spread.toFixed(2)} on ${n} images, Agresti-Coull; chance ${chance.toFixed(2)})`;
   const accuracyChecks: Check[] = [
     { what: "validation accuracy", value: validation.accuracy, atLeast: 0, atMost: 1 },
     { what: "its standard error", value: spread, atLeast: 0 },
@@ -204,7 +204,7 @@ export async function advise(inception: Inception, data: ImageFolder, options: A
     next = fineTop;
     after = fineAll;
     reasons = [
-      claim(`${accuracyText}${whereText}, at or above the target of ${target}: the pretrained features fit this folder, and retraining them is enough.`, ...accuracyChecks, ...whereChecks, { what: "target", value: target, stated: false }, { what: "validation accuracy against the target", value: validation.accuracy, atLeast: target, stated: false }),
+      claim(`${accuracyText}${whereText}, at or above the target of ${target}: the pretrained features fit this folder, and retraining the final layer on them is enough.`, ...accuracyChecks, ...whereChecks, { what: "target", value: target, stated: false }, { what: "validation accuracy against the target", value: validation.accuracy, atLeast: target, stated: false }),
       claim(`To go further, ${fineTop.label} would take about ${formatDuration(fineTop.seconds)} here.`, cost(fineTop)),
     ];
   } else if (fewest >= FROM_SCRATCH_MIN_PER_CLASS && validation.accuracy <= chance + 2 * guessSpread(chance, n)) {

@@ -271,7 +271,11 @@ function shortfall(quantize: Quantization, check: Omit<InterpreterCheck, "shortf
     return check.maxDifference <= TARGETS.maxDifference ? null : `its probabilities differ from the library's float32 ones by up to ${check.maxDifference.toExponential(1)} (target ${TARGETS.maxDifference})`;
   }
   const misses: string[] = [];
-  if (check.agreement < TARGETS.agreement) misses.push(`its top-1 class is the library's float32 one on ${(check.agreement * 100).toFixed(1)} % of the ${check.images} ${check.split} images (target ${TARGETS.agreement * 100} %)`);
+  const differing = Math.round((1 - check.agreement) * check.images);
+  if (check.agreement < TARGETS.agreement)
+    misses.push(
+      `its top-1 class is the library's float32 one on ${(check.agreement * 100).toFixed(1)} % of the ${check.images} ${check.split} images (${differing} differ${differing === 1 ? "s" : ""}; target ${TARGETS.agreement * 100} %, and one image is ${(100 / check.images).toFixed(1)} points of it here)`,
+    );
   const points = Math.abs(check.accuracy - check.libraryAccuracy) * 100;
   if (points > TARGETS.accuracyPoints + 1e-9) misses.push(`its ${check.split} accuracy ${check.accuracy.toFixed(3)} is ${points.toFixed(1)} points from the library's float32 ${check.libraryAccuracy.toFixed(3)} (target within ${TARGETS.accuracyPoints})`);
   return misses.length ? misses.join("; ") : null;

@@ -250,6 +250,7 @@ export class TrainingRun extends Displayable {
   summaryTable(): Table {
     const i = this.info;
     const last = this.history.epochs[this.history.epochs.length - 1];
+    const best = this.bestEpoch;
     const rows: [string, string | number][] = [
       ["mode", i.mode],
       ["weights", i.weights],
@@ -257,8 +258,8 @@ export class TrainingRun extends Displayable {
       ["precision", `${i.precision.precision} (${i.precision.reason})`],
       ["trained", `${i.trainedBlocks.join(", ")}: ${formatCount(i.trainableParameters)} of ${formatCount(i.totalParameters)} parameters`],
       ["epochs", `${this.history.epochs.length} (${this.history.steps.length} steps), ${this.ended}`],
-      ["train loss / accuracy", last ? `${last.loss.toFixed(3)} / ${last.accuracy.toFixed(3)}` : "-"],
-      ["best validation accuracy", this.bestValidationAccuracy?.toFixed(3) ?? "- (no validation split)"],
+      ["train loss / accuracy", last ? `${last.loss.toFixed(3)} / ${last.accuracy.toFixed(3)} (epoch ${last.epoch}, the last)` : "-"],
+      ["best validation accuracy", best ? `${best.valAccuracy!.toFixed(3)} (epoch ${best.epoch}, whose weights the run holds)` : "- (no validation split)"],
       ["wall time", `${i.seconds.toFixed(1)} s${i.bottlenecks ? ` (features: ${i.bottlenecks.computed} computed, ${i.bottlenecks.cached} from cache, ${i.bottlenecks.seconds.toFixed(1)} s)` : ""}`],
       ["training throughput", `${this.imagesPerSecond.toFixed(1)} images/s`],
       ["compute", last ? `${formatFlops(last.flops)} in the training loop` : "-"],
