@@ -62,7 +62,7 @@ export type { AccuracyRecord, RecordedMode } from "./lab/bench-record";
 export { findLearningRate, LearningRateFinder, LearningRateRamp } from "./lab/lr-finder";
 export { advise, Advice, confusedPairs, FROM_SCRATCH_MIN_PER_CLASS } from "./lab/advise";
 export type { AdviseOptions, ConfusedPair, PricedStep } from "./lab/advise";
-export type { FinderOptions } from "./lab/lr-finder";
+export type { FinderOptions, RampEnd } from "./lab/lr-finder";
 export type { CostRow, CostModelOptions, GpuRate, Throughput, ThroughputOptions, Recipe, RunShape } from "./lab/cost-model";
 export { centroidAccuracy, featuresBeforeAfter, gradCam, heatmaps, runFeatures, weightChange } from "./lab/inside";
 export type { BlockChange, FeatureMaps, GradCams, Heatmap, WeightChanges } from "./lab/inside";

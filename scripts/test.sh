@@ -12,8 +12,9 @@ if [ "${1:-}" = "--unit" ]; then
   tsc --noEmit -p .
   unit=(test/unit/*.test.ts)
   echo "[test] ${#unit[@]} unit test files (no network loaded), two at a time"
-  printf '%s\n' "${unit[@]}" | xargs -P 2 -I{} bash -c 'node --require ts-node/register/transpile-only --test --test-force-exit --test-reporter=dot "{}" >/dev/null 2>&1 || { echo "[test] {}: FAILED"; exit 255; }' \
-    || { echo "[test] FAILED: run the failing file alone to see why: bash scripts/test.sh FILE" >&2; exit 1; }
+  # A failing file's report is printed whole; passing files print nothing.
+  printf '%s\n' "${unit[@]}" | xargs -P 2 -I{} bash -c 'report="$(node --require ts-node/register/transpile-only --test --test-force-exit --test-reporter=spec "{}" 2>&1)" || { printf "%s\n[test] {}: FAILED\n" "$report"; exit 255; }' \
+    || { echo "[test] FAILED (the report above says why)" >&2; exit 1; }
   echo "[test] every unit test file passed"
   exit 0
 fi

@@ -183,7 +183,7 @@ async function run(argv: string[], loadLibrary: () => void): Promise<Ended> {
   if (outputs.keras_dir || outputs.saved_model_dir || outputs.tflite_dir) console.log(trained.exports().toText());
   if (outputs.output_labels) console.log(writeOutputFile(outputs.output_labels, labelsText(data.classes), "output_labels"));
   if (outputs.output_split) console.log(writeOutputFile(outputs.output_split, data.splitCsv(), "output_split"));
-  // A run that found its log folder taken wrote no log and said so (train/tensorboard.ts).
+  // A run that found its log folder taken wrote no log and said so (train/classifier/tensorboard.ts).
   const logged = !trained.info.warnings.some((warning) => warning.startsWith("no TensorBoard log"));
   if (outputs.summaries_dir && logged) console.log(`TensorBoard: ${tensorboardCommand(outputs.summaries_dir)}`);
   const skippedNow = skippedLine(data);

@@ -8,7 +8,7 @@ import { cacheDir, cachedDownload, downloadable } from "../util/download";
 import { checkOptions, rule } from "../util/options";
 import { seededRandom } from "../util/random";
 import { datasetFolder } from "./dataset-folder";
-import { imageFolder, type ImageFolder, type ImageFolderOptions } from "./image-folder";
+import { FOLDER_RULES, imageFolder, type ImageFolder, type ImageFolderOptions } from "./image-folder";
 import { GLYPHS, type Inside, mirrored, renderShape, SHAPES } from "./render";
 
 const FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz";
@@ -25,6 +25,7 @@ export async function flowersAvailable(): Promise<boolean> {
  * (resumed if interrupted; gzip's CRC checks the archive while it is unpacked), then read as an image folder.
  */
 export async function flowers(options: ImageFolderOptions = {}): Promise<ImageFolder> {
+  checkOptions(options, FOLDER_RULES, "flowers"); // before a 218 MB download, not after it
   const url = process.env.INCEPTION_LAB_FLOWERS_URL ?? FLOWERS_URL;
   const root = await datasetFolder(path.join(cacheDir("datasets"), "flower_photos"), {
     description: { dataset: "flower_photos", url },

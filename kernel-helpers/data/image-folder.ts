@@ -8,7 +8,7 @@ import { Displayable, escapeHtml, Table } from "../display/display";
 import { decodeBatch, thumbnail } from "../network/decode";
 import { tf } from "../runtime/tf";
 import { writeExactFile } from "../util/exact-file";
-import { checkOptions, rule } from "../util/options";
+import { checkOptions, OptionError, rule } from "../util/options";
 import { shuffleInPlace } from "../util/random";
 
 export type Split = "train" | "validation" | "test";
@@ -24,7 +24,7 @@ export interface ImageFolderOptions {
   minImagesPerClass?: number;
 }
 
-const FOLDER_RULES = { validationPercent: rule.between(0, 99.999), testPercent: rule.between(0, 99.999), maxFileBytes: rule.positive(), minImagesPerClass: rule.whole(0) };
+export const FOLDER_RULES = { validationPercent: rule.between(0, 99.999), testPercent: rule.between(0, 99.999), maxFileBytes: rule.positive(), minImagesPerClass: rule.whole(0) };
 const BATCH_RULES = { batchSize: rule.whole(1), inputSize: rule.whole(1), shuffle: rule.boolean(), seed: rule.whole(-Number.MAX_SAFE_INTEGER), prefetch: rule.whole(0) };
 
 export interface ImageFile {
@@ -171,7 +171,7 @@ export class ImageFolder extends Displayable {
     super();
     checkOptions(options, FOLDER_RULES, "imageFolder");
     const { validationPercent = 10, testPercent = 10, maxFileBytes = 50e6, minImagesPerClass = 20 } = options;
-    if (validationPercent + testPercent >= 100) throw new Error(`validationPercent + testPercent is ${validationPercent + testPercent}: leave some images for training (under 100).`);
+    if (validationPercent + testPercent >= 100) throw new OptionError("testPercent", `validationPercent + testPercent is ${validationPercent + testPercent}: leave some images for training (under 100).`);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: no such folder. Give a folder with one sub-folder of images per class.`);
 
     const classFolders = fs

@@ -11,7 +11,7 @@ import { BLOCKS, type CutLayer } from "../network/inception";
 import type { Inception } from "../network/model";
 import { fineTune, retrainFinalLayer, trainFromScratch } from "../train/modes/modes";
 import { checkModeTakes, MODE_ONLY, TRAIN_RULES, type TrainOptions } from "../train/modes/options";
-import { checkNames, checkOptions, rule } from "../util/options";
+import { checkNames, checkOptions, OptionError, rule } from "../util/options";
 import { type Mode, MODES, plan, type Plan } from "../train/modes/recipes";
 import type { TrainingRun } from "../train/modes/run";
 import { withScratchFolder } from "../util/scratch";
@@ -35,7 +35,7 @@ export function defaultEntries(top: CutLayer): CompareEntry[] {
 /** An entry's mode and depth (null where the mode has none), its plan at the cut `layer`, its label and the options that make it. */
 export function entryPlan(entry: CompareEntry, layer: CutLayer, shared: TrainOptions = {}): { mode: Mode; unfreezeFrom: CutLayer | "all" | null; plan: Plan; label: string; options: TrainOptions } {
   const { mode, unfreezeFrom: depth } = typeof entry === "string" ? { mode: entry, unfreezeFrom: undefined } : entry;
-  if (!MODES.includes(mode)) throw new Error(`modes: "${mode}" is not a mode; use ${MODES.join(", ")} (a fine-tune's depth as { mode: "fine-tune", unfreezeFrom: "mixed6" }).`);
+  if (!MODES.includes(mode)) throw new OptionError("modes", `modes: "${mode}" is not a mode; use ${MODES.join(", ")} (a fine-tune's depth as { mode: "fine-tune", unfreezeFrom: "mixed6" }).`);
   const unfreezeFrom = mode === "fine-tune" ? (depth ?? "all") : null;
   const options: TrainOptions = unfreezeFrom ? { unfreezeFrom } : {};
   // Each label names the blocks the run trains: "all" is every block up to the cut, which for the bundled

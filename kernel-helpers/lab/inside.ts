@@ -7,7 +7,7 @@ import { type Block, BLOCKS, type CutLayer } from "../network/inception";
 import { decodeBatch, ImageDecodeError, thumbnail } from "../network/decode";
 import { inferenceGraphs } from "../runtime/graph";
 import { PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../runtime/precision";
-import { checkOptions, rule } from "../util/options";
+import { checkOptions, OptionError, rule } from "../util/options";
 import type { Inception } from "../network/model";
 import { tf } from "../runtime/tf";
 import { principalComponents } from "./pca";
@@ -127,15 +127,18 @@ export function halfMassShare(map: number[][]): number {
   return 1;
 }
 
+const EXPLAIN_RULES = { explain: rule.text('give "predicted" or a class name.') };
+
 /**
  * Grad-CAM (Selvaraju et al. 2017) at the cut layer: each feature map weighted by the mean gradient of
  * the class's logit over it, summed, negatives dropped, scaled to 0..1. With this library's head (global
  * pooling, then one dense layer) it equals the class activation map of Zhou et al. 2016.
  */
 export async function heatmaps(run: TrainingRun, files: string[], options: { explain?: "predicted" | string } = {}): Promise<Heatmap[]> {
+  checkOptions(options, EXPLAIN_RULES, "heatmaps");
   const { cut, pool, dropout, logits } = parts(run);
   const explain = options.explain ?? "predicted";
-  if (explain !== "predicted" && !run.info.classes.includes(explain)) throw new Error(`explain: "${explain}" is not a class of this classifier (${run.info.classes.join(", ")}).`);
+  if (explain !== "predicted" && !run.info.classes.includes(explain)) throw new OptionError("explain", `explain: "${explain}" is not a class of this classifier (${run.info.classes.join(", ")}).`);
   const toMaps = tf.model({ inputs: run.model.inputs, outputs: cut.output as tf.SymbolicTensor });
   const head = (maps: tf.Tensor) => logits.apply(dropout.apply(pool.apply(maps), { training: false }), { training: false }) as tf.Tensor2D;
   const { images, failed } = await decodeBatch(files, run.info.inputSize);
@@ -200,6 +203,7 @@ export interface GradCams {
 
 /** Grad-CAM heatmaps of each run over the same images, and each heatmap over its image as a small picture. */
 export async function gradCam(runs: TrainingRun | TrainingRun[], files: string[], options: { explain?: "predicted" | string } = {}): Promise<GradCams> {
+  checkOptions(options, EXPLAIN_RULES, "gradCam");
   const list = [runs].flat();
   const result: GradCams = { files, truths: files.map((file) => labelFromFolder(path.basename(path.dirname(file)))), runs: [] };
   for (const run of list) {

@@ -60,6 +60,9 @@ export function valley(losses: number[]): number {
   return Math.min(n - 1, start + Math.floor(third) + Math.floor(third / 2));
 }
 
+/** Why a ramp ended: the loss diverged, the ramp reached its last rate, or an interrupt stopped it. */
+export type RampEnd = "diverged" | "end of the ramp" | "interrupted";
+
 export class LearningRateFinder extends Displayable {
   /** The suggested rates: "valley" (the one to use) and a tenth of the rate at the lowest loss (the classic, safer rule). */
   readonly suggestions: { valley: number; minimumTenth: number };
@@ -69,8 +72,8 @@ export class LearningRateFinder extends Displayable {
     readonly learningRates: number[],
     readonly losses: number[],
     readonly smoothed: number[],
-    /** Why the ramp ended: "diverged", "end of the ramp" or "interrupted". */
-    readonly stoppedBecause: string,
+    /** Why the ramp ended. */
+    readonly stoppedBecause: RampEnd,
     readonly seconds: number,
   ) {
     super();
@@ -162,7 +165,7 @@ export class LearningRateFinder extends Displayable {
 export class LearningRateRamp implements Callback {
   readonly learningRates: number[] = [];
   readonly losses: number[] = [];
-  stoppedBecause = "end of the ramp";
+  stoppedBecause: RampEnd = "end of the ramp";
 
   constructor(
     readonly start: number,

@@ -46,7 +46,7 @@ export function fusedBatchNorm(x: Tensor, offset: Tensor1D, mean: Tensor1D, vari
     const [y, batchMean, batchVariance, reserve1, reserve2, reserve3] = backend.executeMultipleOutputs("FusedBatchNormV3", fusedAttrs(epsilon, training, true), [input, scale, shift, ...statistics], 6);
     // The kernel reports the unbiased variance; Keras' moving average uses the biased one: times
     // 1 - 1/n, computed by ops so that the only constant is n, which a graph traced at small batch
-    // sizes can scale (graph.ts). Kept past this scope for the moving averages; the caller disposes them.
+    // sizes can scale (runtime/graph.ts). Kept past this scope for the moving averages; the caller disposes them.
     if (training) batchStatistics = [tf.keep(batchMean as Tensor1D), tf.keep(tf.mul(batchVariance, tf.sub(1, tf.reciprocal(tf.scalar(n)))) as Tensor1D)];
     // Inference mode's gradient reads the given statistics, as TensorFlow's own gradient passes them: the kernel's
     // reserve spaces hold them only on some CPUs (on an AMD EPYC without AVX-512 they came back empty, and the

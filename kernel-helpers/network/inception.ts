@@ -6,6 +6,7 @@ import * as os from "os";
 import type { SymbolicTensor } from "@tensorflow/tfjs-node";
 import { BatchNorm } from "./batch-norm";
 import { tf } from "../runtime/tf";
+import { OptionError } from "../util/options";
 
 /** How pixels 0..255 are scaled: "inception" to [-1, 1] (Keras, ImageNet), "unit" to [0, 1]. */
 export type Preprocessing = "inception" | "unit";
@@ -58,7 +59,7 @@ export function buildInceptionV3(options: ArchitectureOptions = {}): Architectur
   const { inputSize = 299, includeTop = false, classes = 1000, preprocessing = "inception", randomWeights = true } = options;
   const initializer = randomWeights ? {} : { kernelInitializer: "zeros" as const };
   if (!Number.isInteger(inputSize) || inputSize < MIN_INPUT_SIZE || inputSize > maxInputSize()) {
-    throw new Error(`inputSize is ${inputSize}: Inception-v3 needs a whole number of at least ${MIN_INPUT_SIZE} pixels (299 as trained), and this machine's memory holds at most ${maxInputSize()}.`);
+    throw new OptionError("inputSize", `inputSize is ${inputSize}: Inception-v3 needs a whole number of at least ${MIN_INPUT_SIZE} pixels (299 as trained), and this machine's memory holds at most ${maxInputSize()}.`);
   }
   const counters = new Map<string, number>();
   const autoName = (kind: string) => {

@@ -7,11 +7,11 @@ import type { NamedTensorMap, Tensor2D } from "@tensorflow/tfjs-node";
 import { Displayable, escapeHtml, Table } from "../display/display";
 import { cachedDownload, digest, downloadable } from "../util/download";
 import { batchesOf, type ImageInput, pathsOf, probabilitiesOf } from "./images";
-import { type Prediction, predictions } from "./predictions";
+import { defaultTopK, type Prediction, predictions } from "./predictions";
 import { type Block, BLOCKS, buildInceptionV3, CUT_LAYERS, type CutLayer, layerFlops, maxInputSize, MIN_INPUT_SIZE, type Preprocessing } from "./inception";
 import { type CompiledFunction, inferenceGraphs } from "../runtime/graph";
 import { type PrecisionChoice, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../runtime/precision";
-import { checkOptions, rule } from "../util/options";
+import { checkOptions, OptionError, rule } from "../util/options";
 import { tf } from "../runtime/tf";
 import { decodeWeights, readKerasH5, readTfjsModel } from "./weight-files";
 
@@ -135,7 +135,7 @@ async function readWeights(weights: string, includeTop: boolean): Promise<{ weig
       source: { kind: "keras-h5", id: await fileId(local), description: `Keras weights ${path.basename(local)}`, provenance: weights, preprocessing: "inception", layer: "mixed10", location: local },
     };
   }
-  throw new Error(`weights: "${weights}" is not a source this library knows. Use "imagenet", "bundled", null (random), or a path/URL ending in .h5 or model.json.`);
+  throw new OptionError("weights", `weights: "${weights}" is not a source this library knows. Use "imagenet", "bundled", null (random), or a path/URL ending in .h5 or model.json.`);
 }
 
 /** Copies named weights into the model, checking that every weight is there with the right shape. */
@@ -203,7 +203,7 @@ export class Inception extends Displayable {
     return model;
   }
 
-  /** `model`'s inference pass as a TensorFlow graph per batch shape at `precision` (graph.ts), kept for later calls. */
+  /** `model`'s inference pass as a TensorFlow graph per batch shape at `precision` (runtime/graph.ts), kept for later calls. */
   private graphOf(name: string, model: tf.LayersModel, precision: PrecisionChoice): CompiledFunction {
     const key = `${name} ${precision.precision}`;
     let graph = this.graphs.get(key);
@@ -242,7 +242,7 @@ export class Inception extends Displayable {
       throw new Error('classify needs the ImageNet classifier: loadInceptionV3({ weights: "imagenet", includeTop: true }).');
     }
     const classes = (this.model.getLayer("predictions").outputShape as number[])[1];
-    const { topK = Math.min(5, classes), batchSize = 32 } = options;
+    const { topK = defaultTopK(classes), batchSize = 32 } = options;
     const precision = resolvePrecision(options.precision ?? this.precisionOption);
     const graph = this.graphOf("classify", this.model, precision);
     const rows = await probabilitiesOf(images, this.inputSize, batchSize, (batch) => graph.run([batch])[0]);
@@ -276,6 +276,7 @@ export class Inception extends Displayable {
    * `inputSize` it is the same network for other images (Inception-v3's weights do not depend on the image side).
    */
   async clone(options: { inputSize?: number } = {}): Promise<Inception> {
+    checkOptions(options, { inputSize: LOAD_RULES.inputSize }, "clone");
     const inputSize = options.inputSize ?? this.inputSize;
     const includeTop = this.blockOf.has("predictions") && inputSize === this.inputSize;
     const classes = includeTop ? (this.model.getLayer("predictions").outputShape as number[])[1] : undefined;
@@ -375,7 +376,7 @@ export async function loadInceptionV3(options: LoadOptions = {}): Promise<Incept
   checkOptions(options, LOAD_RULES, "loadInceptionV3"); // a bad option fails before any work
   const { weights = "imagenet", includeTop = false, inputSize = 299, seed } = options;
   if (weights === null) {
-    if (includeTop) throw new Error("includeTop: random weights have no trained classifier; add your own head (the training functions do).");
+    if (includeTop) throw new OptionError("includeTop", "includeTop: random weights have no trained classifier; add your own head (the training functions do).");
     const { model, blockOf } = withSeed(seed, () => buildInceptionV3({ inputSize, preprocessing: options.preprocessing }));
     const source: WeightsSource = {
       kind: "random",
@@ -392,7 +393,7 @@ export async function loadInceptionV3(options: LoadOptions = {}): Promise<Incept
     if (options.preprocessing) source.preprocessing = options.preprocessing;
     const top = tensors["predictions/kernel"];
     if (includeTop && !top) {
-      throw new Error(`includeTop: ${source.description} has no ImageNet classifier (predictions layer). Use includeTop: false.`);
+      throw new OptionError("includeTop", `includeTop: ${source.description} has no ImageNet classifier (predictions layer). Use includeTop: false.`);
     }
     const classes = top?.shape[1] ?? 1000;
     const { model, blockOf } = buildInceptionV3({ inputSize, includeTop, classes, preprocessing: source.preprocessing, randomWeights: false });

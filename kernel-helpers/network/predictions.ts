@@ -17,6 +17,9 @@ export interface Prediction {
 }
 
 /** Predictions from rows of class probabilities. */
+/** How many classes a prediction lists when not told: five, or all of them where there are fewer. */
+export const defaultTopK = (classes: number) => Math.min(5, classes);
+
 export function predictions(rows: number[][], classes: (index: number) => string, topK: number, precision: Precision, paths?: string[]): Prediction[] {
   return rows.map((p, i) => {
     const top = p

@@ -13,6 +13,8 @@ export interface CurveOptions extends ChartOptions {
   x?: CurveAxis;
 }
 
+const CURVE_RULES = { x: rule.oneOf(["step", "epoch", "seconds", "images"]) };
+
 function stepX(step: StepRecord, x: CurveAxis): number {
   return x === "step" ? step.step : x === "epoch" ? step.epoch : x === "seconds" ? step.seconds : step.images;
 }
@@ -61,7 +63,7 @@ function curvesFigure(history: History, options: CurveOptions): Figure {
 
 /** Loss and accuracy, train and validation, against step, epoch, wall time or images seen. */
 export function learningCurves(run: TrainingRun | History, options: CurveOptions = {}): Chart {
-  checkChartOptions(options, "plot.learningCurves", { x: rule.oneOf(["step", "epoch", "seconds", "images"]) });
+  checkChartOptions(options, "plot.learningCurves", CURVE_RULES);
   const history = "history" in run ? run.history : run;
   const title = "history" in run ? `Learning curves: ${run.mode}` : "Learning curves";
   return new Chart(curvesFigure(history, { title, ...options }));
@@ -75,7 +77,9 @@ export class LiveCurves implements Callback {
   private readonly history: History = { steps: [], epochs: [] };
   private readonly live = new LiveChart();
 
-  constructor(readonly options: CurveOptions = {}) {}
+  constructor(readonly options: CurveOptions = {}) {
+    checkChartOptions(options, "LiveCurves", CURVE_RULES);
+  }
 
   /** A run trained further (run.fit) draws on from its earlier epochs. */
   onTrainBegin(loop: TrainingLoop): void {

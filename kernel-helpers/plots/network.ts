@@ -1,5 +1,5 @@
 // What one training step computes in each mode, block by block, as a picture: drawn from the same
-// plans the training functions follow (train/recipes.ts).
+// plans the training functions follow (train/modes/recipes.ts).
 import { checkOptions, rule } from "../util/options";
 import { Displayable, escapeHtml } from "../display/display";
 import { type CompareEntry, defaultEntries, entryPlan, topBlock } from "../lab/compare";

@@ -7,6 +7,7 @@
 // and 16-bit kernels live inside it. Measured here (TensorFlow 2.21, 2 cores with AMX): a 3x3
 // convolution runs 6.4x faster in bfloat16, a matrix product 4x (shared/notes/measurements-3.md).
 import { thisMachine } from "./build";
+import { OptionError } from "../util/options";
 import { attr, DT_FLOAT, type GraphNode } from "./graph-trace";
 
 export type Precision = "float32" | "bfloat16" | "float16";
@@ -161,9 +162,9 @@ export function choosePrecision(option: PrecisionOption, machine: Machine): Prec
 
 /** The choice for this machine; op by op (graph: false) always computes float32, tfjs having no 16-bit types. */
 export function precisionFor(option: PrecisionOption, graph = true): PrecisionChoice {
-  if (!PRECISION_OPTIONS.includes(option)) throw new Error(`precision: "${option}" is not one of ${PRECISION_OPTIONS.join(", ")}.`);
+  if (!PRECISION_OPTIONS.includes(option)) throw new OptionError("precision", `precision: "${option}" is not one of ${PRECISION_OPTIONS.join(", ")}.`);
   if (!graph) {
-    if (option !== "auto" && option !== "float32") throw new Error(`precision: "${option}" runs inside TensorFlow graphs; with graph: false everything runs op by op in float32. Drop one of the two options.`);
+    if (option !== "auto" && option !== "float32") throw new OptionError("precision", `precision: "${option}" runs inside TensorFlow graphs; with graph: false everything runs op by op in float32. Drop one of the two options.`);
     return { precision: "float32", reason: "float32: op by op (graph: false) computes in float32" };
   }
   return choosePrecision(option, thisMachine());

@@ -3,9 +3,10 @@
 // OptionError that names the option. Tried here on the calls that refuse before they need a network.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { compareModes, CostModel, findLearningRate, imageFolder, type Inception, loadClassifier, loadInceptionV3, measureThroughput, OptionError, plot, predictRun, syntheticMirrors, syntheticShapes } from "inception-lab";
+import { compareModes, CostModel, cosineDecay, findLearningRate, flowers, gradCam, heatmaps, imageFolder, Inception, loadClassifier, loadInceptionV3, measureThroughput, OptionError, plot, predictRun, stepDecay, syntheticMirrors, syntheticShapes } from "inception-lab";
 import type { ImageFolder } from "inception-lab";
 import { Evaluation } from "../../kernel-helpers/train/classifier/evaluation";
+import { LiveCurves } from "../../kernel-helpers/plots/curves";
 import { checkOptions, closest, rule } from "../../kernel-helpers/util/options";
 
 /** Stands for a network and a data set where the call refuses its options before touching either. */
@@ -28,6 +29,14 @@ const refusals: [string, () => unknown, RegExp][] = [
   ["syntheticMirrors takes no classes", () => syntheticMirrors({ classes: 3 } as never), /syntheticMirrors: there is no option "classes"/],
   ["plot.confusionMatrix", () => plot.confusionMatrix(new Evaluation(["a", "b"], ["x.jpg"], [0], [[0.9, 0.1]]), { titel: "x" } as never), /plot\.confusionMatrix: there is no option "titel"\. Did you mean "title"\?/],
   ["plot.learningCurves", () => plot.learningCurves({ steps: [], epochs: [] }, { x: "time" } as never), /x: "time" is not one of step, epoch, seconds, images/],
+  ["LiveCurves", () => new LiveCurves({ x: "time" } as never), /x: "time" is not one of step, epoch, seconds, images/],
+  ["heatmaps", () => heatmaps({} as never, [], { explian: "cat" } as never), /heatmaps: there is no option "explian"\. Did you mean "explain"\?/],
+  ["gradCam", () => gradCam([], [], { explain: 3 } as never), /explain is 3: give "predicted" or a class name/],
+  ["cosineDecay", () => cosineDecay({ flor: 0.1 } as never), /cosineDecay: there is no option "flor"\. Did you mean "floor"\?/],
+  ["stepDecay", () => stepDecay({ every: 0 }), /every is 0: use a whole number of at least 1/],
+  ["stepDecay without every", () => stepDecay({} as never), /stepDecay: every is missing/],
+  ["clone", () => Inception.prototype.clone.call({} as never, { inputSize: 50 }), /inputSize is 50: use a whole number of at least 75/],
+  ["flowers, before its download", () => flowers({ testPercentage: 10 } as never), /flowers: there is no option "testPercentage"/],
 ];
 
 for (const [name, call, message] of refusals) {

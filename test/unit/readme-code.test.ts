@@ -10,6 +10,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { FIT_RULES } from "../../kernel-helpers/train/modes/run";
 import { root, scratch } from "../helpers";
 
 /** Every ```ts block of a Markdown text, with the line it starts on, its indentation removed. */
@@ -70,4 +71,11 @@ test("every notebook's code cells, in order, type-check against the package", ()
   );
   assert.ok(Object.keys(modules).length >= 4);
   assert.equal(compile(modules, scratch("notebooks")), "");
+});
+
+test("the README's list of run.fit's options is the list fit takes", () => {
+  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+  const listed = /- `run\.fit\(\{ ([^}]*) \}\)`/.exec(readme.replace(/\n\s*/g, " "));
+  assert.ok(listed, "the README lists run.fit's options as - `run.fit({ a, b, ... })`");
+  assert.deepEqual(listed[1].split(/,\s*/).sort(), Object.keys(FIT_RULES).sort());
 });

@@ -9,7 +9,7 @@ import { type ImageInput, pathsOf, probabilitiesOf } from "../../network/images"
 import { type CutLayer, CUT_LAYERS } from "../../network/inception";
 import type { Inception } from "../../network/model";
 import { loadModelFolder, writeTfjsModel } from "../../network/model-files";
-import { type Prediction, predictions } from "../../network/predictions";
+import { defaultTopK, type Prediction, predictions } from "../../network/predictions";
 import { inferenceGraphs } from "../../runtime/graph";
 import { dropout } from "../../runtime/native-ops";
 import { type Precision, type PrecisionChoice, precisionFor, PRECISION_OPTIONS, type PrecisionOption, resolvePrecision } from "../../runtime/precision";
@@ -162,9 +162,6 @@ export interface EvaluateOptions {
 
 export const PREDICT_RULES = { topK: rule.whole(1), precision: rule.oneOf(PRECISION_OPTIONS) };
 export const EVALUATE_RULES = { data: rule.any(), split: rule.oneOf(SPLITS), precision: rule.oneOf(PRECISION_OPTIONS) };
-
-/** The default number of best classes a prediction lists: 5, or every class when there are fewer. */
-export const defaultTopK = (classes: number) => Math.min(5, classes);
 
 export class Classifier extends Displayable {
   private readonly layersModel: tf.LayersModel | null;

@@ -4,7 +4,6 @@
 // Keras and TensorFlow write their own formats: the library hands the weights to the project's Python
 // (the venv setup made, with TensorFlow in it) through keras-bridge.py, which builds the same network in
 // Keras (and converts it for TensorFlow Lite). The same bridge reads a Keras-trained Inception-v3 classifier back.
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { type CutLayer, SCALING } from "../../network/inception";
@@ -14,7 +13,7 @@ import { tf } from "../../runtime/tf";
 import type { ImageFolder } from "../../data/image-folder";
 import { MANIFEST, verifyFolder, writeAtomically, writeFolder } from "../../util/atomic";
 import { InterruptedError, listenForInterrupt } from "../../util/interrupt";
-import { pythonFailure, pythonNotRunnable, pythonWithTensorFlow } from "../../util/python";
+import { pythonFailure, pythonNotRunnable, pythonWithTensorFlow, startPythonScript } from "../../util/python";
 import { withScratchFolder } from "../../util/scratch";
 import { zipMemberData, zipMembers } from "../../util/zip";
 import { type Cell, Displayable, Table } from "../../display/display";
@@ -129,33 +128,26 @@ export function historyFile(info: object, history: object): Record<string, strin
  * ending kills it, and it exits by itself when this process is killed (its stdin closes).
  */
 function bridge(args: string[], scratch?: string): Promise<void> {
-  const python = pythonWithTensorFlow();
   const script = path.join(__dirname, "keras-bridge.py");
-  // Python's own temporary files (the TFLite converter saves a SavedModel first) go into the caller's scratch folder, and with it.
-  const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", ...(scratch ? { TMPDIR: scratch } : {}) };
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [script, ...args], { stdio: ["pipe", "ignore", "pipe"], env });
+    // Python's own temporary files (the TFLite converter saves a SavedModel first) go into the caller's scratch folder, and with it.
+    const { child, python, lastWords, release } = startPythonScript(script, args, { stdout: "ignore", env: scratch ? { TMPDIR: scratch } : {} });
     const interrupt = listenForInterrupt();
-    const watch = setInterval(() => interrupt.requested && child.kill("SIGTERM"), 100);
-    const kill = () => child.kill("SIGKILL");
-    process.on("exit", kill);
-    let errors = "";
+    const off = interrupt.onInterrupt(() => child.kill("SIGTERM"));
     let settled = false;
     const settle = (error: Error | null) => {
       if (settled) return;
       settled = true;
-      clearInterval(watch);
+      off();
       interrupt.release();
-      process.off("exit", kill);
+      release();
       if (error) reject(error);
       else resolve();
     };
-    child.stdin.on("error", () => undefined); // the bridge may exit before the pipe is closed here
-    child.stderr.on("data", (chunk) => (errors += chunk));
     child.on("error", (error: NodeJS.ErrnoException) => settle(pythonNotRunnable(python, error)));
     child.on("close", (code, signal) => {
       if (interrupt.requested) return settle(new InterruptedError("interrupted: the Python bridge was stopped before it finished; nothing was written."));
-      settle(code === 0 ? null : pythonFailure(script, python, errors, code, signal));
+      settle(code === 0 ? null : pythonFailure(script, python, lastWords(), code, signal));
     });
   });
 }

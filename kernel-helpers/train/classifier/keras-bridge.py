@@ -1,4 +1,4 @@
-"""The library's bridge to Python Keras and TensorFlow (train/files.ts runs it with the project's venv).
+"""The library's bridge to Python Keras and TensorFlow (train/classifier/files.ts runs it with the project's venv).
 
   keras-bridge.py export SPEC.json   build the classifier in Keras from the library's weights, save it
                                      (model.keras, a SavedModel, or model.tflite by TensorFlow's converter)

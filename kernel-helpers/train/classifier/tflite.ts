@@ -6,17 +6,17 @@
 // decodes, so that its accuracy, its agreement with the library's float32 predictions, its largest
 // probability difference and its latency are the model's, not a decoder's; loadClassifier predicts and
 // evaluates through the same interpreter.
-import { type ChildProcess, spawn } from "child_process";
+import type { ChildProcess } from "child_process";
 import * as fs from "fs";
 import type { Socket } from "net";
 import * as path from "path";
 import type { ImageFolder, Split } from "../../data/image-folder";
-import { decodeBatch } from "../../network/decode";
+import { decodeBatch, ImageDecodeError } from "../../network/decode";
 import { type Precision, precisionFor, type PrecisionOption } from "../../runtime/precision";
 import { tf } from "../../runtime/tf";
 import { InterruptedError, listenForInterrupt } from "../../util/interrupt";
 import { OptionError } from "../../util/options";
-import { pythonFailure, pythonNotRunnable, pythonWithTensorFlow } from "../../util/python";
+import { pythonFailure, pythonNotRunnable, startPythonScript } from "../../util/python";
 import { batchScorer, Classifier, type ClassifierInfo, classNamesFor, readLabels } from "./classifier";
 
 /** "none": float32; "float16": float16 weights; "dynamic": int8 weights, float activations; "int8": integers throughout, calibrated. */
@@ -50,10 +50,6 @@ interface Session {
   readonly ended: boolean;
 }
 
-/** Interpreter processes alive now, killed when Node exits (each also ends when its stdin closes). */
-const alive = new Set<ChildProcess>();
-let killOnExit = false;
-
 /** The pipes and the process keep Node alive only while an answer is awaited: an idle classifier never holds a script open. */
 function holdNodeOpen(child: ChildProcess, waiting: boolean): void {
   for (const stream of [child.stdin, child.stdout, child.stderr] as unknown as Socket[]) (waiting ? stream.ref() : stream.unref());
@@ -75,25 +71,18 @@ async function interruptible<T>(session: { stop(error: Error): void }, answer: P
 
 /** Starts tflite-interpreter.py on `file` and waits for its first line (an interrupt stops the wait). */
 async function startSession(file: string): Promise<Session> {
-  const python = pythonWithTensorFlow("TensorFlow Lite models run in Python's TFLite interpreter");
   const script = path.join(__dirname, "tflite-interpreter.py");
-  const child = spawn(python, [script, file], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } });
-  alive.add(child);
-  if (!killOnExit) {
-    killOnExit = true;
-    process.on("exit", () => alive.forEach((running) => running.kill("SIGKILL")));
-  }
+  const { child, python, lastWords, release } = startPythonScript(script, [file], { what: "TensorFlow Lite models run in Python's TFLite interpreter", stdout: "pipe" });
   const waiting: { resolve: (answer: Record<string, unknown>) => void; reject: (error: Error) => void }[] = [];
   let ended: Error | null = null;
-  let stderr = "";
   let lines = "";
   const stop = (error: Error) => {
     ended ??= error;
-    alive.delete(child);
+    release();
     child.kill("SIGKILL");
     for (const request of waiting.splice(0)) request.reject(ended);
   };
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
     lines += chunk;
     for (let end = lines.indexOf("\n"); end >= 0; end = lines.indexOf("\n")) {
       const line = lines.slice(0, end);
@@ -106,10 +95,8 @@ async function startSession(file: string): Promise<Session> {
       if (waiting.length === 0) holdNodeOpen(child, false);
     }
   });
-  child.stderr.on("data", (chunk) => (stderr = (stderr + chunk).slice(-65536))); // its last words, for the message
-  child.stdin.on("error", () => undefined); // it may end before a request is written: the close below says why
   child.on("error", (error) => stop(pythonNotRunnable(python, error)));
-  child.on("close", (code, signal) => stop(pythonFailure(script, python, stderr, code, signal)));
+  child.on("close", (code, signal) => stop(pythonFailure(script, python, lastWords(), code, signal)));
   const answer = () =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       if (ended) return reject(ended);
@@ -125,7 +112,7 @@ async function startSession(file: string): Promise<Session> {
     async ask(request, images) {
       const pixels = (await images.data()) as Float32Array;
       const replied = answer();
-      child.stdin.write(Buffer.concat([Buffer.from(JSON.stringify(request) + "\n"), Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength)]));
+      child.stdin!.write(Buffer.concat([Buffer.from(JSON.stringify(request) + "\n"), Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength)]));
       const reply = await interruptible({ stop }, replied);
       if (typeof reply.error === "string") throw new Error(`${file}: the TensorFlow Lite interpreter failed (${reply.error}).`);
       return reply;
@@ -226,10 +213,10 @@ export function quantizationName(note: Pick<TfliteExportNote, "quantize" | "inpu
 export async function readTfliteClassifier(file: string, classes: string[] | undefined, precision: PrecisionOption | undefined): Promise<Classifier> {
   if (precision === "bfloat16" || precision === "float16") throw new OptionError("precision", precisionRefusal(file, precision));
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file.`);
-  const names = classNamesFor(file, classes);
-  if (!names) throw new Error(`${file}: no labels.json beside it, so its classes are unknown: give them (loadClassifier(file, { classes: [...] })), or load the folder run.export(dir, { format: "tflite" }) wrote.`);
   const labels = path.join(path.dirname(file), "labels.json");
   const saved = fs.existsSync(labels) ? readLabels(labels) : null;
+  const names = classes !== undefined ? classNamesFor(file, classes) : (saved?.classes ?? null);
+  if (!names) throw new Error(`${file}: no labels.json beside it, so its classes are unknown: give them (loadClassifier(file, { classes: [...] })), or load the folder run.export(dir, { format: "tflite" }) wrote.`);
   const noteFile = path.join(path.dirname(file), "tflite-export.json");
   const note = fs.existsSync(noteFile) ? (JSON.parse(fs.readFileSync(noteFile, "utf8")) as TfliteExportNote) : null;
   const interpreter = new TfliteInterpreter(file);
@@ -344,6 +331,6 @@ export async function writeCalibrationImages(data: ImageFolder, inputSize: numbe
     images.dispose();
     written += decoded.length;
   }
-  if (written === 0) throw new Error(`an int8 export calibrates on the training images, and ${data.dir} has ${train.length ? "none that can be read" : "none"}: export with quantize "dynamic" or "float16", or add training images.`);
+  if (written === 0) throw new ImageDecodeError(`an int8 export calibrates on the training images, and ${data.dir} has ${train.length ? "none that can be read" : "none"}: export with quantize "dynamic" or "float16", or add training images.`);
   return file;
 }

@@ -1,6 +1,7 @@
 // Learning-rate schedules as callbacks: before every step the schedule sets the phase's learning rate
 // from the phase's starting one and how far the phase has come. The optimizers keep the rate in a
 // variable that a recorded step reads as an input (optimizers.ts), so a schedule never re-records.
+import { checkOptions, OptionError, rule } from "../../util/options";
 import type { Callback, TrainingLoop } from "./loop";
 
 /** Where a phase stands: step and epoch counted from 1 within the phase, and its totals. */
@@ -34,6 +35,7 @@ export class LearningRateSchedule implements Callback {
 
 /** Cosine decay over each phase from its starting rate to `floor` times it (SGDR without restarts). */
 export function cosineDecay(options: { floor?: number } = {}): LearningRateSchedule {
+  checkOptions(options, { floor: rule.between(0, 1) }, "cosineDecay");
   const floor = options.floor ?? 0;
   return new LearningRateSchedule(({ step, steps }, initial) => {
     const progress = Math.min(1, (step - 1) / Math.max(steps - 1, 1));
@@ -43,7 +45,8 @@ export function cosineDecay(options: { floor?: number } = {}): LearningRateSched
 
 /** The rate times `factor` after every `every` epochs of a phase (Keras' and Caffe's step decay). */
 export function stepDecay(options: { every: number; factor?: number }): LearningRateSchedule {
+  checkOptions(options, { every: rule.whole(1), factor: rule.positive() }, "stepDecay");
   const { every, factor = 0.1 } = options;
-  if (!(Number.isInteger(every) && every > 0)) throw new Error(`stepDecay: every is ${every}: use a whole number of epochs above 0.`);
+  if (every === undefined) throw new OptionError("every", "stepDecay: every is missing: give the epochs between two decays, such as stepDecay({ every: 10 }).");
   return new LearningRateSchedule(({ epoch }, initial) => initial * factor ** Math.floor((epoch - 1) / every));
 }

@@ -4,6 +4,7 @@
 import { type Block, BLOCKS, type CutLayer } from "../../network/inception";
 import { type Distortions, hasDistortions } from "../../data/augment";
 import type { OptimizerName } from "../loop/optimizers";
+import { OptionError } from "../../util/options";
 
 export type Mode = "retrain-final-layer" | "fine-tune" | "from-scratch";
 export const MODES: Mode[] = ["retrain-final-layer", "fine-tune", "from-scratch"];
@@ -76,9 +77,9 @@ export function plan(mode: Mode, layer: CutLayer, options: { unfreezeFrom?: CutL
   const unfreezeFrom = options.unfreezeFrom ?? "all";
   const firstTrained = recipe.firstTrained(unfreezeFrom);
   const cut = BLOCKS.indexOf(layer);
-  if (firstTrained && BLOCKS.indexOf(firstTrained) > cut) throw new Error(`unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
+  if (firstTrained && BLOCKS.indexOf(firstTrained) > cut) throw new OptionError("unfreezeFrom", `unfreezeFrom: "${unfreezeFrom}" lies above the cut layer ${layer}: nothing of the network would train.`);
   const from = firstTrained ? BLOCKS.indexOf(firstTrained) : Infinity;
-  // Below the trained blocks: run once per image and kept (train/trainer.ts), unless distortions change the
+  // Below the trained blocks: run once per image and kept (train/modes/trainer.ts), unless distortions change the
   // images or the run goes op by op (the cache keeps what a recorded graph computes).
   const below: Role = options.frozenBottomCache !== false && options.graph !== false && !hasDistortions(options.distortions ?? {}) ? "cached" : "frozen";
   const roles = BLOCKS.filter((b) => b !== "top").map((block, i): { block: Block; role: Role } => ({

@@ -56,7 +56,7 @@ export interface FitOptions extends Pick<TrainOptions, "learningRate" | "unfreez
   /** Epochs to train further; numbering continues after the run's last epoch. */
   epochs: number;
 }
-const FIT_RULES = Object.fromEntries(
+export const FIT_RULES = Object.fromEntries(
   (["epochs", "learningRate", "unfreezeFrom", "batchSize", "optimizer", "dropout", "labelSmoothing", "distortions", "earlyStopping", "maxSeconds", "seed", "callbacks", "progress", "liveChart", "frozenBottomCache"] as const).map((name) => [name, TRAIN_RULES[name]]),
 );
 /** Options of the first call that fit keeps as they were, and why. */
@@ -192,7 +192,7 @@ export class TrainingRun extends Displayable {
 
   /**
    * Writes the whole classifier (the network up to the cut, the head, and the pixel scaling as a layer)
-   * for the rest of TensorFlow (classifier/files.ts): "keras", "savedmodel", "tfjs", or "tflite" (with
+   * for the rest of TensorFlow (train/classifier/files.ts): "keras", "savedmodel", "tfjs", or "tflite" (with
    * `quantize`), labels and the history beside it; checked whole before it replaces `dir`.
    */
   async export(dir: string, options: ExportOptions = {}): Promise<ExportResult> {

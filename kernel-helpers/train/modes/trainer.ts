@@ -11,6 +11,7 @@ import { BottleneckCache, type BottleneckStats } from "../../data/bottlenecks";
 import { type ImageFolder, splitOf } from "../../data/image-folder";
 import type { Block, CutLayer } from "../../network/inception";
 import type { Inception } from "../../network/model";
+import { ImageDecodeError } from "../../network/decode";
 import type { PrecisionChoice } from "../../runtime/precision";
 import { tf } from "../../runtime/tf";
 import { type InterruptFlag, InterruptedError, listenForInterrupt } from "../../util/interrupt";
@@ -64,10 +65,10 @@ export function checkTrainingData(data: ImageFolder): void {
 }
 
 /** The error of a call that trained on nothing: every image failed to read or decode. */
-export function nothingTrained(data: ImageFolder): Error {
+export function nothingTrained(data: ImageFolder): ImageDecodeError {
   const skipped = data.skipped;
   const reasons = [...new Set(skipped.map((s) => s.reason))].slice(0, 2).join("; ");
-  return new Error(
+  return new ImageDecodeError(
     `${data.dir}: no training image could be read, so nothing was trained` +
       (skipped.length ? ` (${skipped.length} file${skipped.length > 1 ? "s" : ""} skipped: ${reasons}; data.report() lists them).` : ".") +
       ` Check the folder's images, or give another folder.`,
