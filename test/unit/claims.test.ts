@@ -101,6 +101,24 @@ export function problemsOf(name: string, cells: Cell[]): string[] {
   return found;
 }
 
+/**
+ * What a notebook's code could say in a branch its recorded run never took: every string it writes (outside
+ * comments and checks' names) that holds a direction word needs a check whose word covers it, in the same cell.
+ * A run exercises one branch of a sentence; this reads all of them (a "fell short" in the branch the fast budget
+ * never reached once stopped a recording after 28 minutes).
+ */
+export function uncheckedBranches(cells: Cell[]): string[] {
+  const found: string[] = [];
+  for (const [i, cell] of cells.entries()) {
+    if (cell.cell_type !== "code") continue;
+    const code = text(cell.source).replace(/^\s*\/\/.*$/gm, "").replace(/\/\*[\s\S]*?\*\//g, "");
+    const covered = [...code.matchAll(/word:\s*("[^"]*"|`[^`]*`)/g)].flatMap((m) => directionWords(m[1]));
+    const literals = [...code.matchAll(/(\bwhat:\s*)?("[^"\n]*"|`[^`]*`)/g)].filter((m) => !m[1]).map((m) => m[2]);
+    for (const literal of literals) for (const word of directionWords(literal)) if (!covered.includes(word)) found.push(`cell ${i} can say "${word}" with no check of that direction: ${literal.slice(0, 100)}`);
+  }
+  return found;
+}
+
 /** The problems of the committed notebook `file`. */
 export function problems(file: string): string[] {
   return problemsOf(path.basename(file), JSON.parse(fs.readFileSync(file, "utf8")).cells);
@@ -112,7 +130,17 @@ for (const name of notebooks) {
   test(`committed notebook ${name}: every measured number in it is computed and checked, and holds`, () => {
     assert.deepEqual(problems(path.join(root, "notebooks", name)), []);
   });
+  test(`committed notebook ${name}: no branch of its code can say a direction without a check, run or not`, () => {
+    assert.deepEqual(uncheckedBranches(JSON.parse(fs.readFileSync(path.join(root, "notebooks", name), "utf8")).cells), []);
+  });
 }
+
+test("the branch check finds a direction word in a branch that never ran, and passes one a check covers", () => {
+  const cell = (source: string): Cell[] => [{ cell_type: "code", source, outputs: [] } as Cell];
+  assert.match(uncheckedBranches(cell('claim(ok ? "they fit" : "they fell short", { what: "fell count", value: 1 })')).join(), /can say "fell"/);
+  assert.deepEqual(uncheckedBranches(cell('claim(`${n} fewer right`, { what: "fewer images", value: n, above: 0, word: "fewer" })')), []);
+  assert.deepEqual(uncheckedBranches(cell('// fewer in a comment is the comment check\'s\nconst x = 1;')), []);
+});
 
 test("a claim whose figure is out of range stops the notebook, naming the figure; one in range is shown with its checks", () => {
   assert.throws(
