@@ -106,6 +106,13 @@ function fromScratchClaim(row: ComparisonRow, best: ComparisonRow): Claim {
     return claim(`Training from scratch for ${same} reached ${accuracy}, chance level for ${classes} classes (${guess}): with random weights, this budget learns nothing measurable. It has no head start; the cost model below prices the epochs it would need.`, ...numbers, { what: "margin over chance in spreads", value: (row.testAccuracy - chance) / spread, atMost: 2, stated: false });
   if (row.testAccuracy <= chance + 4 * spread)
     return claim(`Training from scratch for ${same} reached ${accuracy}, barely above chance (${guess}): with random weights it has only begun to learn. It has no head start; the cost model below prices the epochs it would need.`, ...numbers, { what: "margin over chance in spreads", value: (row.testAccuracy - chance) / spread, above: 2, atMost: 4, stated: false });
+  if (row.testAccuracy >= best.testAccuracy)
+    return claim(
+      `Training from scratch for ${same} reached ${accuracy} (${guess}), as high as ${best.label} (${best.testAccuracy.toFixed(2)}) on these test images: this task was within its reach without a head start.`,
+      ...numbers,
+      { what: "best fine-tune's test accuracy", value: best.testAccuracy },
+      { what: "from scratch against the best fine-tune", value: row.testAccuracy, atLeast: best.testAccuracy, stated: false },
+    );
   return claim(
     `Training from scratch for ${same} reached ${accuracy} (${guess}): it learns, but without a head start it trails ${best.label}, which reached ${best.testAccuracy.toFixed(2)}.`,
     ...numbers,
