@@ -46,11 +46,12 @@ if [ $# -gt 0 ]; then
   exit $status
 fi
 
-# Several files at a time (INCEPTION_LAB_TEST_JOBS, default 3). One file alone leaves a core idle for a fifth
+# Several files at a time (INCEPTION_LAB_TEST_JOBS, default 2). One file alone leaves a core idle for a fifth
 # to a half of its time (Python and TensorFlow starting, JupyterLab, the browser, images decoding): measured
 # here, the whole suite took 18 min one file at a time and 11 min two at a time (before the TFLite and
-# multi-worker files); three at a time fill the gaps that two leave (the measurement is in the commit that made
-# it the default). Longest first, so the workers end together; the rest follow in name order.
+# multi-worker files; CI took 28 min with them and setup). Three at a time gained nothing measurable: each file
+# ran 1.7-2.2x as long as two at a time (tflite 538 s against 242 s), the cores already full. Longest first, so
+# the workers end together; the rest follow in name order.
 LONGEST=(tutorials tflite export cli multi-worker faults browser readme training files-safety graph-cache model inside precision fit device long-session reliability)
 # Alone, after the rest: they compare a predicted time with a measured one, which another file would skew.
 ALONE=(cost advise)
@@ -61,7 +62,7 @@ for file in test/*.test.ts test/unit/*.test.ts; do
   [[ " ${LONGEST[*]} ${ALONE[*]} " == *" $name "* ]] || ordered+=("$file")
 done
 for file in "${ordered[@]}"; do [ -f "$file" ] || { echo "[test] scripts/test.sh lists $file, which does not exist" >&2; exit 1; }; done
-jobs="${INCEPTION_LAB_TEST_JOBS:-3}"
+jobs="${INCEPTION_LAB_TEST_JOBS:-2}"
 [[ "$jobs" =~ ^[1-9][0-9]?$ ]] || { echo "[test] INCEPTION_LAB_TEST_JOBS=$jobs: give a whole number of test files to run at a time, 1 to 99" >&2; exit 2; }
 echo "[test] ${#ordered[@]} test files $jobs at a time, then ${#ALONE[@]} alone; budget $INCEPTION_LAB_BUDGET"
 
